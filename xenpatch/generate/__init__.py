@@ -1,0 +1,1 @@
+"""Generating a patch series from a change description."""

@@ -1,0 +1,1 @@
+"""Mail: MAINTAINERS, composing a series as mail, SMTP and archives."""

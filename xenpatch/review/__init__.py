@@ -1,0 +1,1 @@
+"""Reviewing series from the list: rules, replies, the watch bot."""
