@@ -15,6 +15,16 @@ FETCH = ROOT / "scripts" / "fetch_xen.py"
 XEN_GIT = Path(os.environ.get("XENPATCH_XEN_GIT", "/work/.mirror/xen-project+xen/repo"))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--regen-golden", action="store_true", default=False,
+                     help="rewrite golden files under tests/golden/ instead of comparing")
+
+
+@pytest.fixture
+def regen_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("regen_golden"))
+
+
 def _fetched(name: str) -> Path:
     proc = subprocess.run([sys.executable, str(FETCH), name], capture_output=True, text=True)
     if proc.returncode != 0:
