@@ -14,6 +14,11 @@ FETCH = ROOT / "scripts" / "fetch_xen.py"
 # A full xen.git (not in CI): `fetch` of xen-project/xen, or XENPATCH_XEN_GIT.
 XEN_GIT = Path(os.environ.get("XENPATCH_XEN_GIT", "/work/.mirror/xen-project+xen/repo"))
 
+# Subprocesses (`python -m xenpatch.cli ...`) run this checkout's xenpatch,
+# installed or not.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--regen-golden", action="store_true", default=False,

@@ -1,0 +1,81 @@
+"""Configuration: the shipped config.toml loads; precedence; bad keys are exit 2 naming the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xenpatch.config import SCHEMA, load_config, shipped_config
+from xenpatch.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_shipped_config_loads_and_documents_every_key() -> None:
+    path = shipped_config()
+    assert path == ROOT / "config.toml"
+    cfg = load_config(str(path), env={})
+    text = path.read_text()
+    for section, keys in SCHEMA.items():
+        assert f"[{section}]" in text, f"config.toml does not document [{section}]"
+        for key in keys:
+            assert cfg.get(section, key) is not None
+            assert f"\n{key} =" in text, f"config.toml does not document {section}.{key}"
+
+
+def test_precedence_defaults_file_env_flags(tmp_path: Path) -> None:
+    cfg_file = tmp_path / "c.toml"
+    cfg_file.write_text('[abi]\nprofile = "guest"\njobs = 3\n[tree]\npath = "xen"\n')
+    cfg = load_config(str(cfg_file), env={})
+    assert cfg.get("abi", "profile") == "guest"  # file over default
+    assert cfg.get("abi", "cpp") == "cpp"  # default kept
+    assert cfg.resolve_path(cfg.get("tree", "path")) == tmp_path / "xen"  # relative to the file
+    cfg = load_config(str(cfg_file), env={"XENPATCH_ABI_JOBS": "5", "XENPATCH_ABI_ARCHES": "x86_64,arm64"})
+    assert cfg.get("abi", "jobs") == 5  # env over file
+    assert cfg.get("abi", "arches") == ("x86_64", "arm64")
+    cfg = cfg.with_overrides({"abi.jobs": 1, "abi.profile": None})
+    assert cfg.get("abi", "jobs") == 1  # flag over env
+    assert cfg.get("abi", "profile") == "guest"  # an unset flag changes nothing
+
+
+@pytest.mark.parametrize("text, env, fragment", [
+    ("[abi]\nprofil = 'tools'\n", {}, "unknown key abi.profil"),
+    ("[abii]\n", {}, "unknown section [abii]"),
+    ("[abi]\njobs = 'many'\n", {}, "abi.jobs must be a whole number"),
+    ("[abi]\narches = ['x86_64', 'riscv64']\n", {}, "unknown arch 'riscv64'"),
+    ("[abi]\nprofile = 'dom0'\n", {}, "abi.profile = 'dom0'"),
+    ("[series]\nrfc = 1\n", {}, "series.rfc must be true or false"),
+    ("[smtp]\nport = 70000\n", {}, "smtp.port"),
+    ("[[suppress]]\nrule = 'abi-bit-collision'\nname = 'X'\n", {}, "suppress[0].reason"),
+    ("[abi\n", {}, "not valid TOML"),
+    ("", {"XENPATCH_SERIES_RFC": "maybe"}, "XENPATCH_SERIES_RFC='maybe'"),
+    ("", {"XENPATCH_ABI_JOBS": "x"}, "XENPATCH_ABI_JOBS='x'"),
+])
+def test_bad_config_names_the_key(tmp_path: Path, text: str, env: dict, fragment: str) -> None:
+    cfg_file = tmp_path / "c.toml"
+    cfg_file.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_config(str(cfg_file), env=env)
+    assert fragment in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_bad_config_on_the_command_line_is_one_line_exit_2(tmp_path: Path) -> None:
+    cfg_file = tmp_path / "c.toml"
+    cfg_file.write_text("[abi]\njobs = -1\n")
+    proc = subprocess.run([sys.executable, "-m", "xenpatch.cli", "--config", str(cfg_file),
+                           "abi", "dump", "--tree", str(tmp_path)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "abi.jobs" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_config_file_is_exit_2(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "xenpatch.cli", "--config", str(tmp_path / "no.toml"),
+                           "abi", "dump"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"xenpatch: --config {tmp_path / 'no.toml'}: no such file"
