@@ -1,0 +1,95 @@
+"""scripts/fetch_xen.py: real Xen from Debian through a private apt configuration."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("fetch_xen", ROOT / "scripts" / "fetch_xen.py")
+assert spec and spec.loader
+fetch_xen = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fetch_xen)
+
+
+def _apt_state() -> str:
+    """A digest of the machine's apt configuration and lists."""
+    h = hashlib.sha256()
+    for base in (Path("/etc/apt"), Path("/var/lib/apt/lists")):
+        for p in sorted(base.rglob("*")):
+            if p.is_file() and "partial" not in p.parts and p.name != "lock":
+                st = p.stat()
+                h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def test_archive_uris_come_from_the_machine_sources() -> None:
+    uris = fetch_xen.debian_uris()
+    machine = ""
+    for p in [Path("/etc/apt/sources.list"), *Path("/etc/apt/sources.list.d").glob("*")]:
+        if p.is_file():
+            machine += p.read_text(errors="replace")
+    assert uris
+    for uri in uris:
+        assert uri in machine
+        assert "security" not in uri.rsplit("/", 1)[-1]
+
+
+def test_headers_fetch_uses_a_private_apt_and_leaves_the_machine_alone(tmp_path: Path) -> None:
+    before = _apt_state()
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch_xen.py"),
+                           "--cache", str(tmp_path), "headers-4.20"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    name, path = proc.stdout.split()
+    assert name == "headers-4.20"
+    inc = Path(path)
+    assert (inc / "xen.h").is_file() and (inc / "arch-x86" / "xen.h").is_file()
+    assert (inc / ".xenpatch-source").read_text().startswith("libxen-dev_4.20")
+    sources = (tmp_path / "apt" / "trixie" / "sources.list").read_text()
+    assert " trixie main" in sources and "signed-by=" in sources
+    assert _apt_state() == before
+    # Cached: a second run prints the same path without apt.
+    again = subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch_xen.py"),
+                            "--cache", str(tmp_path), "headers-4.20"], capture_output=True, text=True)
+    assert again.stdout == proc.stdout
+
+
+def test_tree_commit_is_reproducible(tmp_path: Path) -> None:
+    shas = []
+    for n in range(2):
+        tree = tmp_path / f"t{n}"
+        (tree / "xen").mkdir(parents=True)
+        (tree / "xen" / "a.h").write_text("#define A 1\n")
+        fetch_xen.git_init(tree, "Xen test")
+        shas.append(subprocess.run(["git", "rev-parse", "HEAD"], cwd=tree, capture_output=True,
+                                   text=True, check=True).stdout)
+    assert shas[0] == shas[1]
+
+
+def test_fetched_tree_is_a_whole_xen_417(xen_tree: Path) -> None:
+    assert (xen_tree / "xen" / "include" / "public" / "xen.h").is_file()
+    assert (xen_tree / "MAINTAINERS").is_file() and (xen_tree / "scripts" / "get_maintainer.pl").is_file()
+    assert (xen_tree / "tools" / "libs" / "light" / "libxl_types.idl").is_file()
+    log = subprocess.run(["git", "log", "--format=%s", "base"], cwd=xen_tree, capture_output=True,
+                         text=True, check=True).stdout
+    assert log.startswith("Xen 4.17.5")
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=xen_tree, capture_output=True,
+                            text=True, check=True).stdout
+    assert status == ""
+
+
+def test_unknown_name_is_exit_2(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch_xen.py"), "--cache",
+                           str(tmp_path), "xen-9.9"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown name 'xen-9.9'" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["headers-4.17", "headers-4.20"])
+def test_installed_headers(name: str, request: pytest.FixtureRequest) -> None:
+    inc = request.getfixturevalue(name.replace("-", "_").replace(".", ""))
+    assert (inc / "xen.h").is_file()
