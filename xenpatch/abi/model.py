@@ -161,6 +161,9 @@ class ArchModel:
     macros: tuple[Macro, ...] = ()  # sorted by name
     families: tuple[Family, ...] = ()  # sorted by prefix
     types: tuple[TypeInfo, ...] = ()  # sorted by name
+    # Earlier definitions replaced by a later #define of the same name with another
+    # value (macros.find_redefinitions), for abi-redefinition; sorted by name.
+    redefined: tuple[Macro, ...] = ()
 
     @cached_property
     def macro_map(self) -> dict[str, Macro]:
@@ -175,7 +178,7 @@ class ArchModel:
         return {f.prefix: f for f in self.families}
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "headers": list(self.headers),
             "failed": [{"header": f.header, "error": f.error} for f in self.failed],
             "not_applicable": list(self.not_applicable),
@@ -184,6 +187,10 @@ class ArchModel:
             "families": {f.prefix: f.to_json() for f in self.families},
             "types": {t.name: t.to_json() for t in self.types},
         }
+        if self.redefined:
+            out["redefined"] = [{"name": m.name, "value": m.value, "expr": m.expr,
+                                 "header": m.header, "line": m.line} for m in self.redefined]
+        return out
 
     @classmethod
     def from_json(cls, arch: str, d: dict[str, Any]) -> ArchModel:
@@ -196,6 +203,8 @@ class ArchModel:
                                line=m["line"]) for n, m in sorted(d.get("macros", {}).items())),
             families=tuple(Family.from_json(p, f) for p, f in sorted(d.get("families", {}).items())),
             types=tuple(TypeInfo.from_json(n, t) for n, t in sorted(d.get("types", {}).items())),
+            redefined=tuple(Macro(m["name"], m["value"], m["expr"], m["header"], m["line"])
+                            for m in d.get("redefined", ())),
         )
 
 
