@@ -6,6 +6,8 @@ as xenpatch errors naming the repository and revision.
 
 from __future__ import annotations
 
+import io
+import os
 from pathlib import Path
 
 from .errors import EnvironmentFailure, InputError
@@ -13,6 +15,7 @@ from .errors import EnvironmentFailure, InputError
 try:
     import git
     from git.exc import BadName, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+    from gitdb.base import IStream
 except ImportError as e:  # GitPython raises ImportError when the git binary is missing
     raise EnvironmentFailure(f"GitPython cannot be used: {e}") from e
 
@@ -23,6 +26,11 @@ def open_repo(path: str | Path) -> git.Repo:
         repo = git.Repo(str(path), search_parent_directories=False)
     except (InvalidGitRepositoryError, NoSuchPathError) as e:
         raise InputError(f"{path}: not a git repository") from e
+    if not repo.bare and Path(repo.git_dir) == Path(path).resolve():
+        # A bare repository without core.bare in its config (a mirror made by
+        # hand): GitPython guesses the parent directory as its work tree and
+        # runs git there, so pin git to the repository itself.
+        repo.git.update_environment(GIT_DIR=repo.git_dir)
     return repo
 
 
@@ -50,3 +58,147 @@ def read_files(repo: git.Repo, rev: str, subdir: str, suffixes: tuple[str, ...] 
             continue
         out[rel] = item.data_stream.read()
     return out
+
+
+def config_values(cwd: str | Path) -> dict[str, str]:
+    """``git config --list`` as git sees it from CWD (system, global -- which honours
+    ``$GIT_CONFIG_GLOBAL`` -- and the repository's, if CWD is in one).
+
+    Keys are lower-cased; when a key is set more than once the last value wins,
+    as ``git config --get`` does.
+    """
+    try:
+        out = git.Git(str(cwd)).config("--list", "-z")
+    except GitCommandError as e:
+        last = (str(e.stderr).strip().splitlines() or [f"exit {e.status}"])[-1]
+        raise EnvironmentFailure(f"git config in {cwd}: {last}") from e
+    values: dict[str, str] = {}
+    for item in out.split("\0"):
+        if item:
+            key, _, value = item.partition("\n")
+            values[key.lower()] = value
+    return values
+
+
+# --- helpers for `xenpatch generate` (xenpatch/generate/series.py) -----------
+# They work in scratch clones only; the user's repository is read, never written.
+
+# git run with only the settings xenpatch passes: the user's and the system's
+# git config (format.*, diff.*, am.*) must not change the patches we write.
+ISOLATED_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+
+
+def config_value(repo: git.Repo, key: str) -> str | None:
+    """``git config KEY`` as git itself reads it (repository, global, system), or None."""
+    try:
+        value = repo.git.config("--get", key)
+    except GitCommandError:
+        return None
+    return value.strip() or None
+
+
+def is_dirty(repo: git.Repo) -> bool:
+    """Tracked files modified in the work tree or the index (untracked files do not count)."""
+    return not repo.bare and repo.is_dirty(index=True, working_tree=True, untracked_files=False)
+
+
+def read_file(repo: git.Repo, rev: str, path: str) -> bytes | None:
+    """The blob at PATH in REV, or None when REV has no such file."""
+    commit = resolve(repo, rev)
+    try:
+        return commit.tree[path].data_stream.read()
+    except KeyError:
+        return None
+
+
+def _git(repo: git.Repo, *args: str, env: dict[str, str] | None = None, what: str = "") -> str:
+    try:
+        return repo.git.execute(["git", *args], env={**ISOLATED_ENV, **(env or {})})
+    except GitCommandError as e:
+        last = (str(e.stderr).strip().splitlines() or [str(e)])[-1].strip(" '")
+        raise EnvironmentFailure(f"git {what or args[0]} in {repo.git_dir}: {last}") from e
+
+
+def scratch_clone(source: git.Repo, dest: Path, *, bare: bool = True) -> git.Repo:
+    """A clone of SOURCE at DEST sharing its objects (``--shared``), without a checkout."""
+    args = ["clone", "-q", "--shared", "--no-checkout"] + (["--bare"] if bare else [])
+    try:
+        git.Git().execute(["git", *args, str(source.git_dir), str(dest)], env=ISOLATED_ENV)
+    except GitCommandError as e:
+        raise EnvironmentFailure(f"git clone of {source.git_dir}: {e.stderr.strip()}") from e
+    return git.Repo(str(dest))
+
+
+def ident_env(name: str, email: str, date: str) -> dict[str, str]:
+    """Author and committer identity and date for git commands."""
+    return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": date,
+            "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email,
+            "GIT_COMMITTER_DATE": date}
+
+
+def commit_files(repo: git.Repo, parent: str, files: dict[str, bytes], message: str,
+                 ident: dict[str, str], scratch: Path) -> str:
+    """A commit on PARENT whose tree is PARENT's with FILES replaced (no work tree needed).
+
+    FILES must exist in PARENT (their mode is kept).  SCRATCH is a directory for
+    the temporary index.  Returns the new commit's sha."""
+    index = scratch / "index"
+    env = {**ident, "GIT_INDEX_FILE": str(index)}
+    _git(repo, "read-tree", parent, env=env, what="read-tree")
+    for path, data in sorted(files.items()):
+        mode = "100644"
+        try:
+            mode = f"{resolve(repo, parent).tree[path].mode:o}"
+        except KeyError:
+            pass
+        blob = repo.odb.store(IStream("blob", len(data), io.BytesIO(data))).hexsha.decode()
+        _git(repo, "update-index", "--add", "--cacheinfo", f"{mode},{blob},{path}", env=env,
+             what="update-index")
+    tree = _git(repo, "write-tree", env=env, what="write-tree")
+    msg = scratch / "message"
+    msg.write_text(message, encoding="utf-8")
+    sha = _git(repo, "commit-tree", tree, "-p", parent, "-F", str(msg), env=env,
+               what="commit-tree")
+    index.unlink(missing_ok=True)
+    return sha.strip()
+
+
+def set_branch(repo: git.Repo, branch: str, sha: str, description: str | None = None) -> None:
+    """refs/heads/BRANCH at SHA (HEAD follows it), with a branch description if given."""
+    _git(repo, "update-ref", f"refs/heads/{branch}", sha, what="update-ref")
+    _git(repo, "symbolic-ref", "HEAD", f"refs/heads/{branch}", what="symbolic-ref")
+    if description is not None:
+        _git(repo, "config", f"branch.{branch}.description", description, what="config")
+
+
+def format_patch(repo: git.Repo, base: str, branch: str, out: Path, *, subject_prefix: str,
+                 ident: dict[str, str], signature: str) -> list[Path]:
+    """``git format-patch`` of BASE..BRANCH into OUT with a cover letter from the branch
+    description (first paragraph: subject) and ``base-commit:``; returns the files in order."""
+    args = ["format-patch", "-q", "-o", str(out), "--cover-letter",
+            "--cover-from-description=subject", f"--subject-prefix={subject_prefix}",
+            f"--base={base}", f"--signature={signature}", "--numbered",
+            f"{base}..refs/heads/{branch}"]
+    listing = _git(repo, *args, env=ident, what="format-patch")
+    del listing
+    return sorted(out.glob("*.patch"))
+
+
+def apply_mailbox(repo_dir: Path, patches: list[Path], ident: dict[str, str]) -> str:
+    """``git am`` of PATCHES in the work tree REPO_DIR; returns the resulting HEAD's tree sha,
+    or raises InputError with git's last line when a patch does not apply."""
+    repo = git.Repo(str(repo_dir))
+    try:
+        repo.git.execute(["git", "am", "-q", *map(str, patches)],
+                         env={**ISOLATED_ENV, **ident})
+    except GitCommandError as e:
+        last = (str(e.stderr).strip().splitlines() or [str(e)])[0].strip(" '")
+        raise InputError(f"git am: {last}") from e
+    return repo.head.commit.tree.hexsha
+
+
+def sparse_checkout(repo: git.Repo, rev: str, branch: str, paths: list[str]) -> None:
+    """Check out only PATHS of REV on a new BRANCH (a cheap work tree for ``git am``)."""
+    _git(repo, "sparse-checkout", "set", "--no-cone", *[f"/{p}" for p in paths],
+         what="sparse-checkout")
+    _git(repo, "checkout", "-q", "-b", branch, rev, what="checkout")

@@ -1,0 +1,107 @@
+"""The ``xenpatch abi`` commands: dump, check and diff (argument handling only).
+
+Each handler returns the exit code (DESIGN.md): 0 success; 1 error-level
+findings (``check``) or a breaking change (``diff``); errors are raised as
+XenpatchError (2 input/usage, 3 environment) for ``cli.py`` to report.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..config import Config
+from ..errors import UsageError
+from .model import AbiModel
+from .sources import HeaderSource
+
+
+def _tree(args: argparse.Namespace, config: Config) -> Path | None:
+    value = getattr(args, "tree", None) or config.get("tree", "path")
+    if value:
+        return config.resolve_path(value) if not getattr(args, "tree", None) else Path(value)
+    return _fetched_tree()
+
+
+def _fetched_tree() -> Path | None:
+    """The Xen tree scripts/fetch_xen.py leaves in the cache ([tree].path's documented default)."""
+    base = Path.home() / ".cache" / "xenpatch" / "xen-4.17"
+    return base if (base / "xen" / "include" / "public").is_dir() else None
+
+
+def _source(args: argparse.Namespace, config: Config) -> HeaderSource:
+    from . import sources
+
+    headers = getattr(args, "headers", None)
+    if headers and getattr(args, "tree", None):
+        raise UsageError("--tree and --headers cannot be used together")
+    if headers:
+        if getattr(args, "rev", None):
+            raise UsageError("--rev needs a tree, not --headers")
+        return sources.from_headers_dir(Path(headers))
+    tree = _tree(args, config)
+    if tree is None:
+        raise UsageError("no Xen tree: give --tree DIR or --headers DIR, or set [tree].path")
+    return sources.from_tree(tree, getattr(args, "rev", None))
+
+
+def _dump(source: HeaderSource, config: Config) -> AbiModel:
+    from . import api
+
+    cache = config.get("abi", "cache")
+    return api.dump(source, tuple(config.get("abi", "arches")), config.get("abi", "profile"),
+                    cpp=config.get("abi", "cpp"),
+                    cache_dir=config.resolve_path(cache) if cache else None,
+                    jobs=config.get("abi", "jobs"))
+
+
+def dump(args: argparse.Namespace, config: Config) -> int:
+    """``abi dump``: the model as JSON (xenpatch-abi/1) or text."""
+    from ..cli import emit
+
+    model = _dump(_source(args, config), config)
+    if args.format == "text":
+        from .report import model_text
+
+        emit(model_text(model), args.output)
+    else:
+        emit(model.dumps(), args.output)
+    return 0
+
+
+def check(args: argparse.Namespace, config: Config) -> int:
+    """``abi check``: collisions inside one snapshot; 1 when any error-level finding."""
+    from ..cli import emit, emit_json
+    from . import check as rules
+
+    model = _dump(_source(args, config), config)
+    findings = rules.check_model(model, config.suppress)
+    if args.format == "json":
+        emit_json(rules.findings_json(findings), args.output)
+    else:
+        emit(rules.findings_text(findings), args.output)
+    return 1 if any(f.severity == "error" for f in findings) else 0
+
+
+def _load(spec: str, args: argparse.Namespace, config: Config) -> AbiModel:
+    from . import sources
+
+    tree = _tree(args, config)
+    found = sources.from_spec(spec, tree)
+    return found if isinstance(found, AbiModel) else _dump(found, config)
+
+
+def diff(args: argparse.Namespace, config: Config) -> int:
+    """``abi diff OLD NEW``: drift between two snapshots; 1 when a change is breaking."""
+    from ..cli import emit, emit_json
+    from . import diff as abidiff
+
+    old, new = _load(args.old, args, config), _load(args.new, args, config)
+    changes = abidiff.diff_models(old, new)
+    if args.format == "json":
+        emit_json(abidiff.changes_json(changes, args.old, args.new), args.output)
+    elif args.format == "markdown":
+        emit(abidiff.changes_markdown(changes), args.output)
+    else:
+        emit(abidiff.changes_text(changes), args.output)
+    return 1 if abidiff.has_breaking(changes) else 0

@@ -1,0 +1,403 @@
+"""Turn a pycparser AST into laid-out C types: the model's TypeInfos and the arch's TypeEnv.
+
+Walks the file-scope declarations in order: typedefs, struct/union/enum
+definitions (also those nested in records or typedefs), evaluating array
+bounds, bit-field widths, enumerator values and ``aligned(N)`` with C's
+integer constant expression rules in the target's types (C11 6.6,
+6.3.1.8).  Function bodies (``static inline`` helpers in io/ring.h) are
+skipped.  pycparser nodes do not leave this module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from pycparser import c_ast
+
+from .cdefs import IntType
+from .layout import (
+    Aligned,
+    Array,
+    CType,
+    Enum,
+    Function,
+    LayoutError,
+    Member,
+    Pointer,
+    Record,
+    Scalar,
+    Target,
+    Void,
+    enum_type,
+    lay_out,
+)
+from .model import Enumerator, TypeInfo
+
+INT = IntType(4, True)
+
+
+class DeclareError(Exception):
+    """A declaration the engine cannot lay out; ``file``/``line`` locate it."""
+
+    def __init__(self, file: str, line: int, message: str) -> None:
+        super().__init__(f"{file}:{line}: {message}")
+        self.file, self.line, self.message = file, line, message
+
+
+def _wrap(value: int, t: IntType) -> int:
+    value &= (1 << t.bits) - 1
+    if t.signed and value >> (t.bits - 1):
+        value -= 1 << t.bits
+    return value
+
+
+def _promote(t: IntType) -> IntType:
+    return INT if t.size < 4 else t
+
+
+def _common(a: IntType, b: IntType) -> IntType:
+    """The usual arithmetic conversions (C11 6.3.1.8), rank approximated by size."""
+    a, b = _promote(a), _promote(b)
+    if a.signed == b.signed:
+        return a if a.size >= b.size else b
+    u, s = (a, b) if not a.signed else (b, a)
+    return IntType(u.size, False) if u.size >= s.size else s
+
+
+_SUFFIX = re.compile(r"([uU]?)(ll|LL|l|L)?([uU]?)$")
+_ESCAPES = {"n": 10, "t": 9, "r": 13, "0": 0, "\\": 92, "'": 39, '"': 34, "a": 7, "b": 8,
+            "f": 12, "v": 11, "?": 63}
+
+
+class Declarations:
+    """The types of one translation unit on one target; also the macro evaluator's TypeEnv."""
+
+    def __init__(self, target: Target, header_of: Callable[[str], str]) -> None:
+        self.arch = target.arch
+        self.target = target
+        self.header_of = header_of
+        self.typedefs: dict[str, tuple[CType, str]] = {}
+        self.tags: dict[tuple[str, str], CType] = {}
+        self.enumerators: dict[str, tuple[int, IntType]] = {}
+        self.types: dict[str, TypeInfo] = {}
+        self._done: dict[int, CType] = {}
+
+    # -- the walk ------------------------------------------------------------------
+    def visit(self, ast: c_ast.FileAST) -> None:
+        for node in ast.ext:
+            try:
+                if isinstance(node, c_ast.Typedef):
+                    self._typedef(node)
+                elif isinstance(node, c_ast.Decl) and not isinstance(node.type, c_ast.FuncDecl):
+                    self.resolve(node.type)
+            except (LayoutError, ArithmeticError, ValueError) as e:
+                coord = node.coord
+                raise DeclareError(coord.file if coord else "", coord.line if coord else 0,
+                                   str(e)) from e
+
+    def _typedef(self, node: c_ast.Typedef) -> None:
+        ctype, spelling, _ = self.resolve(node.type)
+        inner = node.type.type if isinstance(node.type, c_ast.TypeDecl) else None
+        if isinstance(inner, (c_ast.Struct, c_ast.Union, c_ast.Enum)) and inner.name is None \
+                and node.name not in self.types:
+            self._register(node.name, ctype, inner.coord)
+        self.typedefs[node.name] = (ctype, spelling)
+
+    def _register(self, name: str, ctype: CType, coord: c_ast.Coord | None) -> None:
+        header = self.header_of(coord.file) if coord else ""
+        if not header or name in self.types:
+            return
+        line = coord.line if coord else 0
+        if isinstance(ctype, Enum):
+            self.types[name] = TypeInfo(name, "enum", ctype.size or 4, ctype.align, header, line,
+                                        enumerators=tuple(Enumerator(n, v)
+                                                          for n, v in ctype.enumerators))
+        elif isinstance(ctype, Record) and ctype.size is not None:
+            self.types[name] = TypeInfo(name, ctype.kind, ctype.size, ctype.align, header, line,
+                                        fields=ctype.fields)
+
+    # -- types ---------------------------------------------------------------------
+    def resolve(self, node: c_ast.Node) -> tuple[CType, str, bool]:
+        """(type, spelling, inline) of a type node; inline: an untagged record written here."""
+        prefix, suffix, ctype, inline = self._resolve(node)
+        return ctype, (prefix + suffix).strip(), inline
+
+    def _resolve(self, node: c_ast.Node) -> tuple[str, str, CType, bool]:
+        if isinstance(node, (c_ast.TypeDecl, c_ast.Typename)):
+            prefix, suffix, ctype, inline = self._resolve(node.type)
+            quals = " ".join(q for q in node.quals if q in ("const", "volatile"))
+            return (f"{quals} {prefix}".strip() if quals else prefix), suffix, ctype, inline
+        if isinstance(node, c_ast.PtrDecl):
+            prefix, suffix, ctype, _ = self._resolve(node.type)
+            size = self.target.pointer_size
+            ptr = Pointer(ctype, size, size)
+            if isinstance(ctype, Function):
+                return f"{prefix} (*){suffix}", "", ptr, False
+            return (prefix + "*" if prefix.endswith("*") else prefix + " *"), suffix, ptr, False
+        if isinstance(node, c_ast.ArrayDecl):
+            prefix, suffix, ctype, _ = self._resolve(node.type)
+            count = None if node.dim is None else self.const(node.dim)[0]
+            if count is not None and count < 0:
+                raise LayoutError(f"negative array size {count}")
+            return prefix, f"[{'' if count is None else count}]" + suffix, Array(ctype, count), False
+        if isinstance(node, c_ast.FuncDecl):
+            prefix, suffix, _, _ = self._resolve(node.type)
+            return prefix + suffix, "()", Function(), False
+        if isinstance(node, c_ast.AttributedType):
+            prefix, suffix, ctype, inline = self._resolve(node.type)
+            return prefix, suffix, self._attributes(ctype, node.attributes), inline
+        if isinstance(node, c_ast.IdentifierType):
+            return (" ".join(node.names), "", self._named(node.names), False)
+        if isinstance(node, (c_ast.Struct, c_ast.Union)):
+            return self._record(node)
+        if isinstance(node, c_ast.Enum):
+            return self._enum(node)
+        raise LayoutError(f"unsupported type construct {type(node).__name__}")
+
+    def _named(self, names: list[str]) -> CType:
+        if len(names) == 1 and names[0] in self.typedefs:
+            return self.typedefs[names[0]][0]
+        if names == ["void"]:
+            return Void()
+        base = self.target.base(tuple(names))
+        if base is None:
+            raise LayoutError(f"unknown type {' '.join(names)}")
+        return base
+
+    def _attributes(self, ctype: CType, specs: list[c_ast.Node]) -> CType:
+        for spec in specs:
+            for attr in spec.attributes:
+                if attr.name == "aligned":
+                    text = (attr.arguments or "").strip().strip("()")
+                    ctype = Aligned(ctype, int(text, 0) if text else 16)
+                elif attr.name == "packed":
+                    raise LayoutError("__attribute__((packed)) is not supported")
+        return ctype
+
+    def _record(self, node: c_ast.Struct | c_ast.Union) -> tuple[str, str, CType, bool]:
+        kind = "struct" if isinstance(node, c_ast.Struct) else "union"
+        spelling = f"{kind} {node.name}" if node.name else f"{kind} {{...}}"
+        if node.decls is None:
+            if node.name is None:
+                raise LayoutError(f"{kind} without tag or members")
+            return spelling, "", self._tag(kind, node.name), False
+        if id(node) in self._done:
+            return spelling, "", self._done[id(node)], node.name is None
+        record = self._tag(kind, node.name) if node.name else Record(kind, None)
+        if not isinstance(record, Record) or record.size is not None:
+            raise LayoutError(f"redefinition of {spelling}")
+        members = [self._member(d) for d in node.decls if isinstance(d, c_ast.Decl)]
+        lay_out(record, members)
+        self._done[id(node)] = record
+        if node.name:
+            self._register(spelling, record, node.coord)
+        return spelling, "", record, node.name is None
+
+    def _tag(self, kind: str, name: str) -> CType:
+        key = (kind, name)
+        if key not in self.tags:
+            self.tags[key] = Record(kind, name) if kind != "enum" else Enum(name)
+        return self.tags[key]
+
+    def _member(self, decl: c_ast.Decl) -> Member:
+        ctype, spelling, inline = self.resolve(decl.type)
+        for align in decl.align or ():
+            ctype = Aligned(ctype, self.const(align.alignment)[0])
+        bits = None if decl.bitsize is None else self.const(decl.bitsize)[0]
+        return Member(decl.name or "", ctype, spelling, bits, inline)
+
+    def _enum(self, node: c_ast.Enum) -> tuple[str, str, CType, bool]:
+        if node.values is None:
+            if node.name is None:
+                raise LayoutError("enum without tag or enumerators")
+            return f"enum {node.name}", "", self._tag("enum", node.name), False
+        if id(node) in self._done:
+            return self._enum_spelling(node), "", self._done[id(node)], False
+        enum = self._tag("enum", node.name) if node.name else Enum(None)
+        assert isinstance(enum, Enum)
+        values: list[tuple[str, int]] = []
+        nxt, ntype = 0, INT
+        for e in node.values.enumerators:
+            if e.value is not None:
+                nxt, ntype = self.const(e.value)
+            values.append((e.name, nxt))
+            # C11 6.7.2.2: enumeration constants are ints (gcc: wider when they must be)
+            fits_int = -(1 << 31) <= nxt < (1 << 31)
+            self.enumerators[e.name] = (nxt, INT if fits_int else ntype)
+            nxt += 1
+        enum_type(enum, values, self.target)
+        self._done[id(node)] = enum
+        name = self._enum_spelling(node)
+        self._register(name, enum, node.coord)
+        return name, "", enum, False
+
+    def _enum_spelling(self, node: c_ast.Enum) -> str:
+        if node.name:
+            return f"enum {node.name}"
+        coord = node.coord
+        return f"enum {self.header_of(coord.file) if coord else ''}:{coord.line if coord else 0}"
+
+    # -- integer constant expressions -----------------------------------------------------
+    def const(self, node: c_ast.Node) -> tuple[int, IntType]:
+        """Evaluate an integer constant expression: (value, type) in the target's types."""
+        if isinstance(node, c_ast.Constant):
+            return self._literal(node.value)
+        if isinstance(node, c_ast.ID):
+            if node.name not in self.enumerators:
+                raise LayoutError(f"{node.name} is not an integer constant")
+            return self.enumerators[node.name]
+        if isinstance(node, c_ast.Cast):
+            ctype, spelling, _ = self.resolve(node.to_type)
+            t = _int_type_of(ctype)
+            if t is None:
+                raise LayoutError(f"cast to non-integer type {spelling}")
+            return _wrap(self.const(node.expr)[0], t), t
+        if isinstance(node, c_ast.UnaryOp):
+            return self._unary(node)
+        if isinstance(node, c_ast.BinaryOp):
+            return self._binary(node)
+        if isinstance(node, c_ast.TernaryOp):
+            cond = self.const(node.cond)[0]
+            (a, at), (b, bt) = self.const(node.iftrue), self.const(node.iffalse)
+            t = _common(at, bt)
+            return _wrap(a if cond else b, t), t
+        raise LayoutError(f"not an integer constant expression ({type(node).__name__})")
+
+    def _size_t(self) -> IntType:
+        return IntType(self.target.long_size, False)
+
+    def _unary(self, node: c_ast.UnaryOp) -> tuple[int, IntType]:
+        if node.op in ("sizeof", "_Alignof", "alignof"):
+            if not isinstance(node.expr, c_ast.Typename):
+                raise LayoutError(f"{node.op} of an expression is not supported")
+            ctype, spelling, _ = self.resolve(node.expr)
+            value = ctype.size if node.op == "sizeof" else ctype.align
+            if value is None:
+                raise LayoutError(f"{node.op} of incomplete type {spelling}")
+            return value, self._size_t()
+        value, t = self.const(node.expr)
+        t = _promote(t)
+        if node.op == "-":
+            return _wrap(-value, t), t
+        if node.op == "+":
+            return value, t
+        if node.op == "~":
+            return _wrap(~value, t), t
+        if node.op == "!":
+            return int(not value), INT
+        raise LayoutError(f"operator {node.op} in a constant expression")
+
+    def _binary(self, node: c_ast.BinaryOp) -> tuple[int, IntType]:
+        op = node.op
+        (a, at), (b, bt) = self.const(node.left), self.const(node.right)
+        if op in ("&&", "||"):
+            return int(bool(a) and bool(b) if op == "&&" else bool(a) or bool(b)), INT
+        if op in ("<<", ">>"):
+            t = _promote(at)
+            if b < 0 or b >= t.bits:
+                raise LayoutError(f"shift by {b}")
+            return _wrap(a << b if op == "<<" else a >> b, t), t
+        t = _common(at, bt)
+        a, b = _wrap(a, t), _wrap(b, t)
+        compare = {"==": a == b, "!=": a != b, "<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}
+        if op in compare:
+            return int(compare[op]), INT
+        if op in ("/", "%"):
+            if b == 0:
+                raise ZeroDivisionError("division by zero in a constant expression")
+            q = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)  # C truncates toward 0
+            return _wrap(q if op == "/" else a - q * b, t), t
+        ops: dict[str, Callable[[int, int], int]] = {
+            "+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y,
+            "&": lambda x, y: x & y, "|": lambda x, y: x | y, "^": lambda x, y: x ^ y}
+        if op not in ops:
+            raise LayoutError(f"operator {op} in a constant expression")
+        return _wrap(ops[op](a, b), t), t
+
+    def _literal(self, text: str) -> tuple[int, IntType]:
+        """An integer or character constant and its type (C11 6.4.4.1, 6.4.4.4)."""
+        if text.startswith("'"):
+            body = text[1:-1]
+            value = _ESCAPES[body[1]] if body.startswith("\\") and len(body) == 2 else ord(body[-1])
+            if body.startswith("\\x"):
+                value = int(body[2:], 16)
+            return value, INT
+        m = _SUFFIX.search(text)
+        digits = text[:m.start()] if m else text
+        unsigned = bool(m and (m.group(1) or m.group(3)))
+        longs = len(m.group(2)) if m and m.group(2) else 0
+        value = int(digits, 16) if digits[:2] in ("0x", "0X") else \
+            int(digits, 2) if digits[:2] in ("0b", "0B") else \
+            int(digits, 8) if digits.startswith("0") and len(digits) > 1 else int(digits)
+        decimal = not digits.startswith("0") or digits == "0"
+        candidates: list[IntType] = []
+        for size in (4, self.target.long_size, 8)[longs:]:  # int, long, long long
+            if not unsigned:
+                candidates.append(IntType(size, True))
+            if unsigned or not decimal:
+                candidates.append(IntType(size, False))
+        for t in candidates + [IntType(8, False)]:
+            if value < 1 << (t.bits - t.signed):
+                return value, t
+        return _wrap(value, IntType(8, False)), IntType(8, False)
+
+    # -- TypeEnv (xenpatch.abi.cdefs) -------------------------------------------------
+    def int_type(self, spelling: str) -> IntType | None:
+        ctype = self.type_named(spelling)
+        return None if ctype is None else _int_type_of(ctype)
+
+    def sizeof(self, spelling: str) -> int | None:
+        ctype = self.type_named(spelling)
+        return None if ctype is None else ctype.size
+
+    def alignof(self, spelling: str) -> int | None:
+        ctype = self.type_named(spelling)
+        return None if ctype is None or ctype.size is None else ctype.align
+
+    def enumerator(self, name: str) -> int | None:
+        found = self.enumerators.get(name)
+        return None if found is None else found[0]
+
+    def type_named(self, spelling: str) -> CType | None:
+        """The type a C type name spells ("unsigned long", "struct foo *", "uint32_t[4]")."""
+        words = _TYPE_TOKEN.findall(spelling)
+        if not words or "".join(words).replace(" ", "") != re.sub(r"\s+", "", spelling):
+            return None
+        base: list[str] = []
+        i = 0
+        while i < len(words) and re.match(r"[A-Za-z_]", words[i]):
+            if words[i] not in ("const", "volatile"):
+                base.append(words[i])
+            i += 1
+        try:
+            if base and base[0] in ("struct", "union", "enum"):
+                if len(base) != 2 or (base[0], base[1]) not in self.tags:
+                    return None
+                ctype: CType = self.tags[(base[0], base[1])]
+            else:
+                ctype = self._named(base)
+        except LayoutError:
+            return None
+        for tok in words[i:]:
+            if tok == "*":
+                ctype = Pointer(ctype, self.target.pointer_size, self.target.pointer_size)
+            elif tok.startswith("["):
+                inner = tok[1:-1].strip()
+                ctype = Array(ctype, int(inner, 0) if inner else None)
+            else:
+                return None
+        return ctype
+
+
+_TYPE_TOKEN = re.compile(r"[A-Za-z_]\w*|\*|\[\s*(?:0[xX][0-9a-fA-F]+|\d+)?\s*\]")
+
+
+def _int_type_of(ctype: CType) -> IntType | None:
+    if isinstance(ctype, Aligned):
+        return _int_type_of(ctype.base)
+    if isinstance(ctype, Scalar):
+        return ctype.int_type
+    if isinstance(ctype, Enum) and ctype.size is not None:
+        return ctype.int_type
+    return None

@@ -1,0 +1,1 @@
+"""Package data: xenpatch's own tiny libc headers, used with ``cpp -nostdinc``."""

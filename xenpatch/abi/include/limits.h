@@ -1,0 +1,25 @@
+/* xenpatch's limits.h (used with -nostdinc instead of the compiler's). */
+#ifndef XENPATCH_LIMITS_H
+#define XENPATCH_LIMITS_H
+#define CHAR_BIT 8
+#define SCHAR_MIN (-128)
+#define SCHAR_MAX 127
+#define UCHAR_MAX 255
+#define SHRT_MIN (-32768)
+#define SHRT_MAX 32767
+#define USHRT_MAX 65535
+#define INT_MIN (-INT_MAX-1)
+#define INT_MAX 2147483647
+#define UINT_MAX 4294967295U
+#if __SIZEOF_LONG__ == 8
+#define LONG_MAX 9223372036854775807L
+#define ULONG_MAX 18446744073709551615UL
+#else
+#define LONG_MAX 2147483647L
+#define ULONG_MAX 4294967295UL
+#endif
+#define LONG_MIN (-LONG_MAX-1L)
+#define LLONG_MAX 9223372036854775807LL
+#define LLONG_MIN (-LLONG_MAX-1LL)
+#define ULLONG_MAX 18446744073709551615ULL
+#endif

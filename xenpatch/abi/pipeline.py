@@ -1,0 +1,112 @@
+"""One arch's pass over the headers: preprocess, parse, lay out, evaluate macros, group families.
+
+Imports pycparser (through ``parse``/``declare``); only ``api`` imports
+this module, and only when the cache has no answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError
+from . import preprocess as pp
+from .api import applies_to, failure
+from .declare import Declarations, DeclareError
+from .layout import TARGETS
+from .model import ArchModel, HeaderFailure, Macro
+from .parse import ParseFailure, parse
+
+
+@dataclass(frozen=True)
+class Pass:
+    """The result of the C side of one arch: what the macro side needs too."""
+
+    split: pp.Split
+    decls: Declarations
+    headers: tuple[str, ...]
+    failed: tuple[HeaderFailure, ...]
+    not_applicable: tuple[str, ...]
+
+
+def run(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path) -> ArchModel:
+    """The ArchModel of FILES on ARCH (TMP: a private scratch directory)."""
+    result = c_pass(files, arch, profile, cpp, tmp)
+    types = tuple(sorted(result.decls.types.values(), key=lambda t: t.name))
+    macros, redefined = _macros(result, arch)
+    families = _families(macros, types)
+    return ArchModel(arch=arch, headers=result.headers, failed=result.failed,
+                     not_applicable=result.not_applicable, macros=macros,
+                     families=families, types=types, redefined=redefined)
+
+
+def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path) -> Pass:
+    """Preprocess and parse every applicable header, dropping the ones that fail."""
+    headers = sorted(h for h in files if h.endswith(".h"))
+    not_applicable = [h for h in headers if not applies_to(h, arch)]
+    failed = {h: e for h, e in pp.unsafe_includes(files).items() if h not in not_applicable}
+    public = pp.stage({h: d for h, d in files.items() if h not in failed}, tmp)
+    todo = pp.order_headers(files, [h for h in headers
+                                    if h not in failed and h not in not_applicable])
+    header_of = lambda f: pp.relative_header(f, public)  # noqa: E731
+    for _ in range(len(todo) + 1):
+        run = pp.run_cpp(cpp, arch, profile, public, todo)
+        if run.errors:
+            for header, error in run.errors.items():
+                if header not in todo:
+                    raise InputError(f"{pp.WRAPPER}: cpp failed: {error}")
+                todo.remove(header)
+                if profile != "tools" and not pp.run_cpp(cpp, arch, "tools", public,
+                                                          [header]).errors:
+                    not_applicable.append(header)
+                else:
+                    failed[header] = error
+            continue
+        split = pp.split_output(run.text, public, todo)
+        try:
+            decls = Declarations(TARGETS[arch], header_of)
+            decls.visit(parse(split.text, pp.WRAPPER))
+        except (ParseFailure, DeclareError) as e:
+            header = header_of(e.file)
+            root = split.roots.get((header, e.line)) or _nearest_root(split, header, e.line)
+            if root is None or root not in todo:
+                raise InputError(f"{header or e.file}:{e.line}: {e.message}") from e
+            todo.remove(root)
+            column = getattr(e, "column", None)
+            failed[root] = f"{header}:{e.line}" + (f":{column}" if column else "") + \
+                f": {e.message}"
+            continue
+        return Pass(split, decls, tuple(sorted(todo)),
+                    tuple(failure(h, e) for h, e in sorted(failed.items())),
+                    tuple(sorted(not_applicable)))
+    raise InputError("the public headers could not be processed")  # not reached: todo shrinks
+
+
+def _nearest_root(split: pp.Split, header: str, line: int) -> str | None:
+    """The wrapper header that brought in the closest earlier line of HEADER."""
+    best = None
+    for (h, ln), root in split.roots.items():
+        if h == header and ln <= line and (best is None or ln > best[0]):
+            best = (ln, root)
+    return best[1] if best else None
+
+
+def _macros(result: Pass, arch: str) -> tuple[tuple[Macro, ...], tuple[Macro, ...]]:
+    try:
+        from . import macros
+    except ImportError:  # the macro side is optional until it lands
+        return (), ()
+    defines = result.split.defines
+    found = macros.evaluate_macros(defines, result.decls)
+    finder = getattr(macros, "find_redefinitions", None)
+    redefined = finder(defines, result.decls) if finder else ()
+    return found, tuple(redefined)
+
+
+def _families(found: tuple[Macro, ...], types: tuple) -> tuple:
+    try:
+        from .families import group_families
+    except ImportError:
+        return ()
+    return tuple(sorted(group_families(found, types), key=lambda f: f.prefix))

@@ -1,0 +1,281 @@
+"""Run the real C preprocessor over the public headers, one arch and profile at a time.
+
+The headers of a ``HeaderSource`` are staged into a private directory
+(``<dir>/public/...``) and preprocessed with ``cpp -nostdinc -undef -dD``,
+the arch's predefined macros (defined here, the way gcc and clang define
+them for that target) and xenpatch's own ``include/`` instead of libc.  All
+applicable headers go through one translation unit per arch, in the order
+``xen.h`` first, then the rest sorted, each ``#include``d on its own line of
+a wrapper file, so that line markers attribute every line and every
+``#define`` to its header, and every cpp error to the header that was being
+included.
+
+Safety (DESIGN.md, "Safety rules"): ``#include`` of an absolute path, of a
+path leaving the header root, or of a computed name is refused before cpp
+runs; afterwards every file named in cpp's line markers must lie inside the
+staged root or ``include/``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import proc
+from ..errors import EnvironmentFailure, InputError
+from .cdefs import Define
+
+try:  # the macro side's record of #undef (xenpatch.abi.macros), when present
+    from .macros import Undef
+except ImportError:  # pragma: no cover - until macros.py lands
+    Undef = None  # type: ignore[assignment,misc]
+
+INCLUDE_DIR = Path(__file__).resolve().parent / "include"
+WRAPPER = "xenpatch-headers.c"
+PRELUDE = ("#include <stdint.h>", "#include <stddef.h>")
+
+_COMMON = (
+    ("__GNUC__", "12"), ("__GNUC_MINOR__", "2"), ("__GNUC_PATCHLEVEL__", "0"),
+    ("__CHAR_BIT__", "8"), ("__SIZEOF_SHORT__", "2"), ("__SIZEOF_INT__", "4"),
+    ("__SIZEOF_LONG_LONG__", "8"), ("__SIZEOF_FLOAT__", "4"), ("__SIZEOF_DOUBLE__", "8"),
+    ("__ORDER_LITTLE_ENDIAN__", "1234"), ("__ORDER_BIG_ENDIAN__", "4321"),
+    ("__ORDER_PDP_ENDIAN__", "3412"), ("__BYTE_ORDER__", "__ORDER_LITTLE_ENDIAN__"),
+    ("__ELF__", "1"),
+)
+_ILP32 = (("__SIZEOF_LONG__", "4"), ("__SIZEOF_POINTER__", "4"), ("__SIZEOF_SIZE_T__", "4"))
+_LP64 = (("__SIZEOF_LONG__", "8"), ("__SIZEOF_POINTER__", "8"), ("__SIZEOF_SIZE_T__", "8"),
+         ("__LP64__", "1"), ("_LP64", "1"))
+# What `gcc -m32/-m64 -dM -E` and `clang --target armv7a-linux-gnueabihf /
+# aarch64-linux-gnu -dM -E` predefine that headers may test for.
+ARCH_DEFINES: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "x86_32": _COMMON + _ILP32 + (("__i386__", "1"), ("__i386", "1"), ("__SIZEOF_LONG_DOUBLE__", "12")),
+    "x86_64": _COMMON + _LP64 + (("__x86_64__", "1"), ("__x86_64", "1"), ("__amd64__", "1"),
+                                 ("__amd64", "1"), ("__SIZEOF_LONG_DOUBLE__", "16")),
+    "arm32": _COMMON + _ILP32 + (("__arm__", "1"), ("__ARM_EABI__", "1"), ("__ARMEL__", "1"),
+                                 ("__ARM_ARCH", "7"), ("__ARM_ARCH_7A__", "1"),
+                                 ("__ARM_PCS_VFP", "1"), ("__CHAR_UNSIGNED__", "1"),
+                                 ("__SIZEOF_LONG_DOUBLE__", "8")),
+    "arm64": _COMMON + _LP64 + (("__aarch64__", "1"), ("__AARCH64EL__", "1"),
+                                ("__ARM_ARCH", "8"), ("__ARM_64BIT_STATE", "1"),
+                                ("__CHAR_UNSIGNED__", "1"), ("__SIZEOF_LONG_DOUBLE__", "16")),
+}
+# DESIGN.md "--profile": tools defines __XEN_TOOLS__; guest nothing (legacy
+# interface version); guest-latest the latest interface version.
+PROFILE_DEFINES: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "tools": (("__XEN_TOOLS__", "1"),),
+    "guest": (),
+    "guest-latest": (("__XEN_INTERFACE_VERSION__", "__XEN_LATEST_INTERFACE_VERSION__"),),
+}
+
+_INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include(?:_next)?[ \t]*(.*?)[ \t]*(?:/[/*].*)?$', re.M)
+_MARKER = re.compile(r'^# (\d+) "((?:[^"\\]|\\.)*)"((?: \d)*)$')
+_DEFINE = re.compile(r'^#define ([A-Za-z_]\w*)(\(([^)]*)\))?(?:\s(.*))?$')
+_CPP_ERROR = re.compile(r'^(.+?):(\d+):(?:(\d+):)? (?:fatal )?error: (.*)$')
+_INCLUDED_FROM = re.compile(r'^(?:In file included| +) from (.+):(\d+)[:,]$')
+
+
+@dataclass(frozen=True)
+class CppRun:
+    """One cpp run over the wrapper: the output, and errors per top-level header."""
+
+    text: str  # cpp -dD output
+    errors: Mapping[str, str]  # header -> first error, one line "header:line:col: message"
+
+
+def stage(files: Mapping[str, bytes], root: Path) -> Path:
+    """Write FILES under ROOT/public (a private directory) and return that directory."""
+    public = root / "public"
+    for rel, data in files.items():
+        dest = public / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+    return public
+
+
+def unsafe_includes(files: Mapping[str, bytes]) -> dict[str, str]:
+    """Headers with an ``#include`` that could reach outside the header root: header -> reason."""
+    bad: dict[str, str] = {}
+    for rel, data in files.items():
+        for m in _INCLUDE.finditer(data):
+            target = m.group(1).decode("latin-1")
+            line = data.count(b"\n", 0, m.start()) + 1
+            problem = _include_problem(rel, target, files)
+            if problem:
+                bad[rel] = f"{rel}:{line}: unsafe include {target}: {problem}"
+                break
+    return bad
+
+
+def _include_problem(rel: str, target: str, files: Mapping[str, bytes]) -> str | None:
+    """Follow cpp's search (C11 6.10.2; gcc: quoted names next to the including file first,
+    then -I public, -I ., -I include/): a candidate outside the roots is refused."""
+    if len(target) < 2 or (target[0], target[-1]) not in (('"', '"'), ("<", ">")):
+        return "computed include"
+    name = target[1:-1]
+    if name.startswith("/") or "\\" in name:
+        return "absolute path"
+    bases = ["public/" + posixpath.dirname(rel)] if target[0] == '"' else []
+    for base in bases + ["public", ".", "include"]:
+        joined = posixpath.normpath(posixpath.join(base, name))
+        if joined == ".." or joined.startswith("../") or (
+                base == "include" and not posixpath.join(base, name) == joined):
+            return "leaves the header root"
+        if joined.startswith("public/") and joined[len("public/"):] in files:
+            return None
+    return None
+
+
+def wrapper_text(headers: Sequence[str]) -> str:
+    """The translation unit: what an includer provides (fixed-width types, size_t; Xen's
+    headers.chk uses ``-include stdint.h``), then header i on line len(PRELUDE)+1+i."""
+    lines = list(PRELUDE) + [f'#include "{h}"' for h in headers]
+    return "\n".join(lines) + "\n"
+
+
+def cpp_argv(cpp: str, arch: str, profile: str, public: Path) -> list[str]:
+    argv = [cpp, "-nostdinc", "-undef", "-dD", "-std=gnu11", "-x", "c",
+            "-I", str(public), "-I", str(public.parent), "-I", str(INCLUDE_DIR)]
+    for name, value in ARCH_DEFINES[arch] + PROFILE_DEFINES[profile]:
+        argv.append(f"-D{name}={value}")
+    return argv
+
+
+def run_cpp(cpp: str, arch: str, profile: str, public: Path, headers: Sequence[str]) -> CppRun:
+    """Preprocess HEADERS (paths relative to PUBLIC) as one translation unit."""
+    wrapper = public.parent / WRAPPER
+    wrapper.write_text(wrapper_text(headers), encoding="utf-8")
+    result = proc.run(cpp_argv(cpp, arch, profile, public) + [str(wrapper)], cwd=public.parent)
+    errors = _attribute_errors(result.stderr, public, headers) if result.returncode else {}
+    if result.returncode and not errors:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise EnvironmentFailure(f"{cpp} exited {result.returncode}: {last}")
+    _check_markers(result.stdout, public)
+    return CppRun(result.stdout, errors)
+
+
+def _attribute_errors(stderr: str, public: Path, headers: Sequence[str]) -> dict[str, str]:
+    """Map each cpp error to the top-level header whose #include led to it (gcc's format:
+    "In file included from F:L," lines, then "F:L:C: error: message")."""
+    errors: dict[str, str] = {}
+    top: str | None = None
+    for line in stderr.splitlines():
+        inc = _INCLUDED_FROM.match(line)
+        if inc:
+            if inc.group(1).endswith(WRAPPER):
+                top = _header_at(headers, int(inc.group(2)))
+            continue
+        err = _CPP_ERROR.match(line)
+        if not err:
+            continue
+        path, lineno, col, message = err.groups()
+        if path.endswith(WRAPPER):
+            owner = _header_at(headers, int(lineno)) or WRAPPER
+            where = owner
+        else:
+            owner = top or relative_header(path, public) or WRAPPER
+            where = f"{relative_header(path, public) or posixpath.basename(path)}:{lineno}"
+            where += f":{col}" if col else ""
+        errors.setdefault(owner, f"{where}: {message}")
+        top = None
+    return errors
+
+
+def _header_at(headers: Sequence[str], wrapper_line: int) -> str | None:
+    index = wrapper_line - len(PRELUDE) - 1
+    return headers[index] if 0 <= index < len(headers) else None
+
+
+def relative_header(path: str, public: Path) -> str:
+    """The header path relative to public/ for a file name in cpp output, or "" when outside."""
+    if path.startswith("/"):
+        try:
+            path = Path(path).relative_to(public).as_posix()
+        except ValueError:
+            return ""
+        return posixpath.normpath(path)
+    norm = posixpath.normpath(path)
+    if norm.startswith("public/"):
+        return norm[len("public/"):]
+    return ""
+
+
+def _check_markers(text: str, public: Path) -> None:
+    """Every file cpp read must be a staged header, the wrapper or one of include/."""
+    allowed = (str(public.parent) + "/", str(INCLUDE_DIR) + "/")
+    for m in re.finditer(r'^# \d+ "([^"]*)"', text, re.M):
+        name = m.group(1)
+        if name.startswith("<"):
+            continue
+        if not posixpath.normpath(name).startswith(allowed):
+            raise InputError(f"{name}: outside the header root (a #line or #include escaped it)")
+
+
+@dataclass(frozen=True)
+class Split:
+    """cpp -dD output split into the defines (in order) and C text for the parser."""
+
+    defines: tuple[Define, ...]  # and macros.Undef entries, in cpp's order
+    text: str  # define/undef lines blanked, line markers kept
+    roots: Mapping[tuple[str, int], str]  # (header, line) of C text -> the wrapper's header
+
+
+def split_output(text: str, public: Path, headers: Sequence[str]) -> Split:
+    """Take the ``#define`` lines out of cpp -dD output, with the header:line of each, and
+    note which of HEADERS (the wrapper's includes) each line of C text came through."""
+    defines: list = []
+    roots: dict[tuple[str, int], str] = {}
+    out: list[str] = []
+    header, line, root = "", 0, None
+    for raw in text.split("\n"):
+        if raw.startswith("#"):
+            m = _MARKER.match(raw)
+            if m:
+                header = relative_header(m.group(2), public)
+                line = int(m.group(1))
+                if m.group(2).endswith(WRAPPER):
+                    root = _header_at(headers, line)
+                out.append(raw)
+                continue
+            d = _DEFINE.match(raw)
+            if d:
+                params = None
+                if d.group(2) is not None:
+                    params = tuple(p.strip() for p in d.group(3).split(",") if p.strip())
+                body = " ".join((d.group(4) or "").split())
+                defines.append(Define(d.group(1), params, body, header, line))
+                raw = ""
+            elif raw.startswith("#undef "):
+                if Undef is not None:
+                    defines.append(Undef(raw.split()[1], header, line))
+                raw = ""
+        elif raw and root is not None:
+            roots[(header, line)] = root
+        out.append(raw)
+        line += 1
+    return Split(tuple(defines), "\n".join(out), roots)
+
+
+def order_headers(files: Mapping[str, bytes], headers: Sequence[str]) -> list[str]:
+    """``xen.h`` first, then headers that no other header includes (sorted), then the rest.
+
+    Every public header assumes ``xen.h`` (``arch-x86/xen-mca.h`` uses its
+    DEFINE_XEN_GUEST_HANDLE without including it), and some are only meant
+    to be reached through another one (``arch-x86/hvm/save.h`` expects
+    ``hvm/save.h``'s DECLARE_HVM_SAVE_TYPE), so each header is first seen
+    the way its includer sees it; include guards make the later, direct
+    includes no-ops."""
+    included: set[str] = set()
+    for rel in headers:
+        for m in _INCLUDE.finditer(files[rel]):
+            name = m.group(1).decode("latin-1")[1:-1]
+            for base in (posixpath.dirname(rel), ""):
+                target = posixpath.normpath(posixpath.join(base, name))
+                if target in files and target != rel:
+                    included.add(target)
+                    break
+    first = [h for h in headers if h == "xen.h"]
+    roots = sorted(h for h in headers if h not in included and h != "xen.h")
+    return first + roots + sorted(h for h in headers if h in included and h != "xen.h")
