@@ -202,3 +202,8 @@ def sparse_checkout(repo: git.Repo, rev: str, branch: str, paths: list[str]) -> 
     _git(repo, "sparse-checkout", "set", "--no-cone", *[f"/{p}" for p in paths],
          what="sparse-checkout")
     _git(repo, "checkout", "-q", "-b", branch, rev, what="checkout")
+
+
+def checkout(repo: git.Repo, rev: str) -> None:
+    """Check out REV (detached) in the work tree of REPO, a scratch clone."""
+    _git(repo, "checkout", "-q", "--detach", rev, what="checkout")

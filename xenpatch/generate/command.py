@@ -1,0 +1,153 @@
+"""`xenpatch generate`: turn a change description into a proven patch series.
+
+Exit codes: 0 the series was written; 1 a self-check failed (nothing
+written); 2 a bad change description, tree, base, name or bit; 3 git, cpp
+or a compiler missing.
+
+The tree is ``--tree``, else ``[tree].path``, else the Xen 4.17.5 tree that
+``scripts/fetch_xen.py xen-4.17`` fetches from Debian (cached in
+``~/.cache/xenpatch``).  Dates come from ``[series].date``, else
+``$SOURCE_DATE_EPOCH``, else the clock, so reruns can be byte-identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.utils
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import xenpatch
+
+from .. import proc
+from ..config import Config
+from ..errors import ConfigError, EnvironmentFailure
+from .spec import load_change
+
+
+def fetched_tree() -> Path:
+    """The Xen 4.17.5 tree fetched (and cached) by ``scripts/fetch_xen.py``."""
+    script = Path(xenpatch.__file__).resolve().parent.parent / "scripts" / "fetch_xen.py"
+    if not script.is_file():
+        raise ConfigError("tree.path is empty and scripts/fetch_xen.py is not available: "
+                          "set [tree].path or pass --tree")
+    res = proc.run([sys.executable, str(script), "xen-4.17"], timeout=1800)
+    words = res.stdout.split()
+    if res.returncode != 0 or len(words) < 2:
+        last = (res.stderr.strip().splitlines() or ["no output"])[-1]
+        raise EnvironmentFailure(f"scripts/fetch_xen.py xen-4.17: {last}")
+    return Path(words[1])
+
+
+def git_date(value: str, env: dict[str, str] | None = None) -> str:
+    """``[series].date`` (RFC 2822 or ISO 8601), else $SOURCE_DATE_EPOCH, else now, as git's
+    ``@<epoch> <offset>``."""
+    env = dict(os.environ) if env is None else env
+    if value:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            try:
+                when = datetime.fromisoformat(value)
+            except ValueError as e:
+                raise ConfigError(f"series.date = {value!r}: not an RFC 2822 or ISO 8601 "
+                                  "date") from e
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        off = int(when.utcoffset().total_seconds() // 60)  # type: ignore[union-attr]
+        sign = "+" if off >= 0 else "-"
+        return f"@{int(when.timestamp())} {sign}{abs(off) // 60:02d}{abs(off) % 60:02d}"
+    epoch = env.get("SOURCE_DATE_EPOCH", "")
+    if epoch:
+        if not epoch.isdigit():
+            raise ConfigError(f"SOURCE_DATE_EPOCH={epoch!r}: must be whole seconds")
+        return f"@{epoch} +0000"
+    return f"@{int(datetime.now(UTC).timestamp())} +0000"
+
+
+def identity(config: Config, tree: Path) -> tuple[str, str]:
+    """[identity] name/email, else ``git config user.name``/``user.email`` (as git and b4)."""
+    from .. import gitrepo
+    name, mail = config.get("identity", "name"), config.get("identity", "email")
+    if not (name and mail):
+        repo = gitrepo.open_repo(tree)
+        name = name or gitrepo.config_value(repo, "user.name") or ""
+        mail = mail or gitrepo.config_value(repo, "user.email") or ""
+    if not name:
+        raise ConfigError("identity.name is empty and git config user.name is not set")
+    if not mail:
+        raise ConfigError("identity.email is empty and git config user.email is not set")
+    return name, mail
+
+
+def options(config: Config, tree: Path, out: Path, build_check: bool) -> Any:
+    from .series import Options
+    templates = config.get("series", "templates")
+    cache = config.get("abi", "cache")
+    name, mail = identity(config, tree)
+    return Options(
+        tree=tree, base=config.get("tree", "base"), out=out,
+        version=config.get("series", "version"), rfc=config.get("series", "rfc"),
+        signoff=config.get("series", "signoff"), name=name, email=mail,
+        date=git_date(config.get("series", "date")),
+        changelog=config.get("series", "changelog"),
+        templates=config.resolve_path(templates) if templates else None,
+        build_check=build_check, arches=tuple(config.get("abi", "arches")),
+        profile=config.get("abi", "profile"), cpp=config.get("abi", "cpp"),
+        cache_dir=config.resolve_path(cache) if cache else None,
+        jobs=config.get("abi", "jobs"), suppress=tuple(config.suppress))
+
+
+def summary_text(result: Any) -> str:
+    lines = [f"xenpatch generate {result.change}: bit {result.bit}, branch {result.branch}, "
+             f"base {result.base[:12]}"]
+    for c in result.checks:
+        lines.append(f"  {'ok  ' if c.ok else 'FAIL'} {c.name}: {c.summary}")
+        if not c.ok:
+            lines += [f"         {d}" for d in c.details]
+    if result.files:
+        lines.append(f"wrote {len(result.files)} files to {result.files[0].parent}:")
+        lines += [f"  {f.name}" for f in result.files]
+    else:
+        lines.append("nothing written")
+    return "\n".join(lines) + "\n"
+
+
+def summary_json(result: Any) -> dict[str, Any]:
+    return {
+        "schema": "xenpatch-generate/1", "change": result.change, "branch": result.branch,
+        "base": result.base, "bit": result.bit, "ok": result.ok,
+        "checks": [{"name": c.name, "ok": c.ok, "summary": c.summary, "details": list(c.details)}
+                   for c in result.checks],
+        "subjects": list(result.subjects), "files": [str(f) for f in result.files],
+    }
+
+
+def generate(args: argparse.Namespace, config: Config) -> int:
+    """The ``generate`` command (see the module docstring for exit codes)."""
+    from ..cli import emit, emit_json
+    from . import buildcheck
+    from .series import generate_series, require_ok
+
+    key = args.change or config.get("series", "default_change")
+    spec = load_change(config.changes, key)
+    # Paths given on the command line are taken from the current directory,
+    # those of the config file from the file's directory.
+    path = config.get("tree", "path")
+    if getattr(args, "tree", None):
+        tree = Path(args.tree).resolve()
+    else:
+        tree = config.resolve_path(path) if path else fetched_tree()
+    out = Path(args.out) if getattr(args, "out", None) else \
+        config.resolve_path(config.get("series", "out"))
+    opts = options(config, tree, out, bool(getattr(args, "build_check", False)))
+    result = generate_series(spec, opts, build=buildcheck.build_check if opts.build_check else None)
+    if getattr(args, "format", "text") == "json":
+        emit_json(summary_json(result))
+    elif not getattr(args, "quiet", False) or not result.ok:
+        emit(summary_text(result))
+    require_ok(result)
+    return 0

@@ -1,0 +1,218 @@
+"""Generating a series end to end: model, compose, commit in a scratch clone, self-check, write.
+
+The user's checkout is only read (its commits and objects); commits are made
+on ``xenpatch/<change>-v<N>`` in a temporary ``--shared`` clone, the patch
+files come from ``git format-patch`` there, and they are written to the
+output directory only when every self-check passed (else FindingsError,
+exit 1, and nothing is written).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import xenpatch
+
+from .. import gitrepo
+from ..abi.model import AbiModel
+from ..errors import FindingsError, InputError, UsageError
+from . import selfcheck
+from .compose import PatchText, compose
+from .flag import check_name_free, choose_bit, find_family, plan_flag
+from .render import make_env, render
+from .spec import ChangeSpec
+
+PUBLIC = "xen/include/public/"
+
+
+@dataclass(frozen=True)
+class Options:
+    tree: Path
+    base: str
+    out: Path
+    version: int
+    rfc: bool
+    signoff: bool
+    name: str  # identity
+    email: str
+    date: str  # git date: "@<epoch> +0000"
+    changelog: str = ""
+    templates: Path | None = None
+    build_check: bool = False
+    arches: tuple[str, ...] = ("x86_32", "x86_64", "arm32", "arm64")
+    profile: str = "tools"
+    cpp: str = "cpp"
+    cache_dir: Path | None = None
+    jobs: int = 0
+    suppress: tuple = ()
+
+
+@dataclass(frozen=True)
+class Result:
+    change: str
+    branch: str
+    base: str  # sha
+    bit: int
+    subjects: tuple[str, ...]  # of the written files, cover letter first
+    files: tuple[Path, ...]  # written (empty when a check failed)
+    checks: tuple[selfcheck.CheckResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+ModelFn = Callable[[Path, str], AbiModel]
+
+
+def subject_prefix(rfc: bool, version: int) -> str:
+    """``RFC PATCH v2``; version 1 carries no number, as git format-patch and Xen do."""
+    return ("RFC PATCH" if rfc else "PATCH") + (f" v{version}" if version > 1 else "")
+
+
+def open_tree(tree: Path) -> gitrepo.git.Repo:
+    if not tree.exists():
+        raise InputError(f"--tree {tree}: no such directory")
+    repo = gitrepo.open_repo(tree)
+    if gitrepo.is_dirty(repo):
+        raise InputError(f"--tree {tree}: has uncommitted changes (commit or stash them first)")
+    return repo
+
+
+def default_model(opts: Options) -> ModelFn:
+    """The ABI model of a commit of a repository, by the ABI engine."""
+    def model(repo_path: Path, rev: str) -> AbiModel:
+        from ..abi import api, sources
+        return api.dump(sources.from_tree(repo_path, rev), opts.arches, opts.profile,
+                        cpp=opts.cpp, cache_dir=opts.cache_dir, jobs=opts.jobs)
+    return model
+
+
+def generate_series(spec: ChangeSpec, opts: Options, model_of: ModelFn | None = None,
+                    build: Callable[[Path, gitrepo.git.Repo, str], selfcheck.CheckResult]
+                    | None = None) -> Result:
+    """Generate, self-check and (when every check passes) write the series of SPEC."""
+    model_of = model_of or default_model(opts)
+    repo = open_tree(opts.tree)
+    base = gitrepo.resolve(repo, opts.base).hexsha
+    base_model = model_of(opts.tree, base)
+    check_name_free(base_model, spec.name)
+    fam = find_family(base_model, spec.family)
+    bit = choose_bit(fam, spec.bit)
+
+    def read(path: str) -> str:
+        data = gitrepo.read_file(repo, base, path)
+        if data is None:
+            raise InputError(f"{opts.tree}@{opts.base}: no {path}")
+        return data.decode("utf-8")
+
+    plan = plan_flag(spec, fam, bit, read(f"{PUBLIC}{fam.header}"))
+    env = make_env(opts.templates)
+    ident = f"{opts.name} <{opts.email}>"
+    patches = compose(spec, plan, read, env, identity=ident, signoff=opts.signoff)
+    branch = f"xenpatch/{spec.key}-v{opts.version}"
+    cover = render(env, "cover-letter.txt.j2", subject=spec.cover_subject, body=spec.cover_body,
+                   changelog=opts.changelog, version=opts.version)
+    with tempfile.TemporaryDirectory(prefix="xenpatch-generate-") as tmp:
+        work = Path(tmp)
+        scratch = gitrepo.scratch_clone(repo, work / "series.git")
+        env_id = gitrepo.ident_env(opts.name, opts.email, opts.date)
+        head = _commit(scratch, base, patches, env_id, work)
+        gitrepo.set_branch(scratch, branch, head, description=cover.rstrip("\n") + "\n")
+        files = gitrepo.format_patch(
+            scratch, base, branch, work / "out", subject_prefix=subject_prefix(opts.rfc, opts.version),
+            ident=env_id, signature=f"xenpatch {xenpatch.__version__}")
+        checks = _self_checks(spec, opts, scratch, work, base, head, files, base_model, plan,
+                              patches, model_of, env_id)
+        if all(c.ok for c in checks) and build is not None:
+            checks += (build(work, scratch, head),)
+        result = Result(spec.key, branch, base, bit, tuple(_subject(f) for f in files), (), checks)
+        if not result.ok:
+            return result
+        return replace(result, files=_write(files, opts.out))
+
+
+def _commit(scratch: gitrepo.git.Repo, base: str, patches: tuple[PatchText, ...],
+            ident: dict[str, str], work: Path) -> str:
+    head = base
+    for p in patches:
+        head = gitrepo.commit_files(scratch, head, {path: text.encode("utf-8")
+                                                    for path, text in p.files},
+                                    p.message, ident, work)
+    return head
+
+
+def _subject(path: Path) -> str:
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("Subject: "):
+            return line[len("Subject: "):]
+    return path.name
+
+
+def _self_checks(spec: ChangeSpec, opts: Options, scratch: gitrepo.git.Repo, work: Path,
+                 base: str, head: str, files: list[Path], base_model: AbiModel, plan,
+                 patches: tuple[PatchText, ...], model_of: ModelFn,
+                 ident: dict[str, str]) -> tuple[selfcheck.CheckResult, ...]:
+    from ..abi import check as abicheck
+    from ..abi.diff import diff_models
+    from ..abi.headercheck import check_headers
+
+    touched = sorted({path for p in patches for path, _ in p.files})
+    am = _am_check(scratch, work, base, head, files[1:], touched, ident)
+    result_model = model_of(Path(scratch.git_dir), head)
+    findings = selfcheck.judge_findings(abicheck.check_model(base_model, opts.suppress),
+                                        abicheck.check_model(result_model, opts.suppress))
+    added = {spec.name: 1 << plan.bit}
+    if plan.idiom == "bit-number":
+        added[f"_{spec.name}"] = plan.bit
+    markers = [m.name for m in find_family(base_model, spec.family).markers
+               if any(i == m.line - 1 for i, _ in plan.markers)]
+    diff = selfcheck.judge_diff(diff_models(base_model, result_model), added, markers,
+                                result_model)
+    public = gitrepo.read_files(scratch, head, PUBLIC.rstrip("/"), (".h",))
+    headers = [p[len(PUBLIC):] for p in touched if p.startswith(PUBLIC)]
+    hdr = selfcheck.judge_headers(check_headers(public, headers))
+    return (am, findings, diff, hdr)
+
+
+def _am_check(scratch: gitrepo.git.Repo, work: Path, base: str, head: str, patches: list[Path],
+              touched: list[str], ident: dict[str, str]) -> selfcheck.CheckResult:
+    am_repo = gitrepo.scratch_clone(scratch, work / "am", bare=False)
+    gitrepo.sparse_checkout(am_repo, base, "xenpatch-am-check", touched)
+    expected = gitrepo.resolve(scratch, head).tree.hexsha
+    try:
+        tree = gitrepo.apply_mailbox(work / "am", patches, ident)
+    except InputError as e:
+        return selfcheck.judge_am(None, expected, str(e))
+    return selfcheck.judge_am(tree, expected)
+
+
+def _write(files: list[Path], out: Path) -> tuple[Path, ...]:
+    """Put FILES into OUT, replacing an earlier series there; all or nothing."""
+    if out.exists() and (not out.is_dir() or any(not p.name.endswith(".patch")
+                                                 for p in out.iterdir())):
+        raise UsageError(f"--out {out}: exists and is not a series directory (only *.patch)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for f in files:
+            shutil.copyfile(f, staging / f.name)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    except OSError as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise UsageError(f"--out {out}: cannot write: {e.strerror}") from e
+    return tuple(out / f.name for f in files)
+
+
+def require_ok(result: Result) -> Result:
+    """FindingsError naming the failed checks (the caller prints the summary first)."""
+    failed = [c.name for c in result.checks if not c.ok]
+    if failed:
+        raise FindingsError(f"self-check failed ({', '.join(failed)}): nothing written")
+    return result
