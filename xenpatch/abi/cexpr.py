@@ -1,0 +1,471 @@
+"""C tokens and integer constant expressions, evaluated in one target's types (C99 6.4, 6.5, 6.6).
+
+Pure: ``tokenize`` splits text into preprocessing tokens (C99 6.4);
+``evaluate`` computes the value of a fully macro-expanded token list as the
+target's C compiler would (integer promotions and the usual arithmetic
+conversions of C99 6.3.1, unsigned wrap-around, casts, ``sizeof`` and
+``_Alignof`` through the ``TypeEnv``), or raises ``NotConstant``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .cdefs import IntType, TypeEnv
+
+INT = IntType(4, True)
+UINT = IntType(4, False)
+LLONG = IntType(8, True)
+ULLONG = IntType(8, False)
+
+_TOKEN = re.compile(r"""
+    (?P<ws>[ \t\r\n\f\v]+)
+  | (?P<num>\.?[0-9](?:[eEpP][+-]|[0-9A-Za-z_.])*)
+  | (?P<ident>[A-Za-z_$][A-Za-z0-9_$]*(?!['"]))
+  | (?P<char>(?:L|u|U)?'(?:\\.|[^\\'\n])*')
+  | (?P<str>(?:u8|L|u|U)?"(?:\\.|[^\\"\n])*")
+  | (?P<punct>%:%:|\.\.\.|<<=|>>=|->|\+\+|--|<<|>>|<=|>=|==|!=|&&|\|\||[*/%+\-&^|]=
+             |\#\#|<:|:>|<%|%>|%:|[\[\](){}.&*+\-~!/%<>^|?:;=,\#])
+  | (?P<other>.)
+""", re.VERBOSE | re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Token:
+    """A preprocessing token; ``space`` tells whether white space preceded it (for ``#``)."""
+
+    text: str
+    kind: str  # "num" | "ident" | "char" | "str" | "punct" | "other" | "placemarker"
+    space: bool = False
+    hide: frozenset[str] = frozenset()
+
+
+class NotConstant(Exception):
+    """The tokens are not an integer constant expression (or expansion failed)."""
+
+
+def tokenize(text: str) -> tuple[Token, ...]:
+    """The preprocessing tokens of TEXT (C99 6.4), each marked with preceding white space."""
+    out: list[Token] = []
+    space = False
+    for m in _TOKEN.finditer(text):
+        kind = m.lastgroup or "other"
+        if kind == "ws":
+            space = True
+            continue
+        out.append(Token(m.group(), kind, space))
+        space = False
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Value:
+    """An integer value with its C type."""
+
+    value: int
+    type: IntType
+
+
+def wrap(value: int, typ: IntType) -> int:
+    """VALUE converted to TYP (C99 6.3.1.3: modulo 2**bits; signed as two's complement, as gcc)."""
+    value &= (1 << typ.bits) - 1
+    if typ.signed and value >> (typ.bits - 1):
+        value -= 1 << typ.bits
+    return value
+
+
+def promote(typ: IntType) -> IntType:
+    """Integer promotions (C99 6.3.1.1): types narrower than int become int."""
+    return INT if typ.size < 4 else typ
+
+
+def common_type(a: IntType, b: IntType) -> IntType:
+    """Usual arithmetic conversions (C99 6.3.1.8) for integer types, by size and signedness.
+
+    Equal sizes: unsigned if either is; otherwise the wider type, which (being
+    wider) represents every value of the narrower one whatever its signedness."""
+    a, b = promote(a), promote(b)
+    if a.size == b.size:
+        return IntType(a.size, a.signed and b.signed)
+    return a if a.size > b.size else b
+
+
+_SUFFIX = re.compile(r"(?i)(u?)(ll|l)?(u?)$")
+
+
+def integer_constant(text: str, long_size: int) -> Value:
+    """The value and type of an integer constant (C99 6.4.4.1, with gcc's 0b prefix)."""
+    body, suffix = _split_suffix(text)
+    low = body.lower()
+    try:
+        if low.startswith(("0x", "0b")):
+            value = int(low[2:], 16 if low[1] == "x" else 2)
+            decimal = False
+        elif low.startswith("0") and len(low) > 1:
+            value, decimal = int(low[1:], 8), False
+        else:
+            value, decimal = int(low, 10), True
+    except ValueError as e:
+        raise NotConstant(f"not an integer constant: {text}") from e
+    unsigned = "u" in suffix
+    longs = suffix.count("l")
+    sizes = [4, long_size, 8][longs:] if longs < 2 else [8]
+    if longs == 1:
+        sizes = [long_size, 8]
+    for size in sizes:
+        for signed in ((False,) if unsigned else ((True,) if decimal else (True, False))):
+            if value < (1 << (size * 8 - (1 if signed else 0))):
+                return Value(value, IntType(size, signed))
+    if value < (1 << 64):  # gcc: "integer constant is so large that it is unsigned"
+        return Value(value, ULLONG)
+    raise NotConstant(f"integer constant too large: {text}")
+
+
+def _split_suffix(text: str) -> tuple[str, str]:
+    m = _SUFFIX.search(text)
+    suffix = m.group() if m else ""
+    if suffix.lower().count("u") > 1 or (m and m.group(1) and m.group(3)):
+        raise NotConstant(f"bad integer suffix: {text}")
+    body = text[: len(text) - len(suffix)] if suffix else text
+    if not body or not body[0].isdigit() or "." in body:
+        raise NotConstant(f"not an integer constant: {text}")
+    return body, suffix.lower()
+
+
+_ESCAPES = {"n": 10, "t": 9, "r": 13, "a": 7, "b": 8, "f": 12, "v": 11, "\\": 92,
+            "'": 39, '"': 34, "?": 63, "e": 27}
+
+
+def char_constant(text: str, char_signed: bool) -> Value:
+    """The value of a character constant (C99 6.4.4.4; multi-character ones as gcc computes them)."""
+    if not text.startswith("'"):
+        raise NotConstant(f"wide character constant: {text}")
+    codes = _char_codes(text[1:-1])
+    if not codes:
+        raise NotConstant("empty character constant")
+    if len(codes) == 1:
+        c = codes[0] & 0xFF
+        return Value(c - 256 if char_signed and c > 127 else c, INT)
+    value = 0
+    for c in codes:
+        value = (value << 8) | (c & 0xFF)
+    return Value(wrap(value, INT), INT)
+
+
+def _char_codes(body: str) -> list[int]:
+    codes: list[int] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch != "\\":
+            codes.append(ord(ch))
+            i += 1
+            continue
+        nxt = body[i + 1]
+        if nxt == "x":
+            m = re.match(r"[0-9A-Fa-f]+", body[i + 2:])
+            if not m:
+                raise NotConstant("bad \\x escape")
+            codes.append(int(m.group(), 16))
+            i += 2 + len(m.group())
+        elif nxt in "01234567":
+            m = re.match(r"[0-7]{1,3}", body[i + 1:])
+            assert m
+            codes.append(int(m.group(), 8))
+            i += 1 + len(m.group())
+        elif nxt in _ESCAPES:
+            codes.append(_ESCAPES[nxt])
+            i += 2
+        else:
+            raise NotConstant(f"unknown escape \\{nxt}")
+    return codes
+
+
+# Binary operators by precedence (C99 6.5.5-6.5.14), lowest first.
+_BINARY = {"||": 1, "&&": 2, "|": 3, "^": 4, "&": 5, "==": 6, "!=": 6,
+           "<": 7, ">": 7, "<=": 7, ">=": 7, "<<": 8, ">>": 8,
+           "+": 9, "-": 9, "*": 10, "/": 10, "%": 10}
+_TYPE_WORDS = {"void", "char", "short", "int", "long", "signed", "unsigned", "_Bool",
+               "float", "double", "__signed__", "__signed"}
+_QUALIFIERS = {"const", "volatile", "restrict", "__const", "__const__", "__volatile__",
+               "__restrict", "__restrict__", "__extension__"}
+_ALIGNOF = {"_Alignof", "alignof", "__alignof__", "__alignof"}
+
+
+@dataclass(frozen=True)
+class TypeName:
+    """A parsed type name: base spelling, its integer type if any, pointer depth, array dims."""
+
+    spelling: str  # "unsigned long", "struct start_info", "xen_ulong_t"
+    integer: IntType | None
+    pointers: int = 0
+    dims: tuple[int, ...] = ()
+
+
+def evaluate(tokens: Sequence[Token], env: TypeEnv) -> Value:
+    """The value of TOKENS (already macro-expanded) as a C integer constant expression."""
+    return _Parser(tokens, env).parse()
+
+
+class _Parser:
+    """Precedence climbing over tokens; ``live`` is False inside unevaluated operands."""
+
+    def __init__(self, tokens: Sequence[Token], env: TypeEnv) -> None:
+        self.toks = [t for t in tokens if t.kind != "placemarker"]
+        self.pos = 0
+        self.env = env
+        self.live = True
+        long_type = env.int_type("long")
+        self.long_size = long_type.size if long_type else (8 if env.arch.endswith("64") else 4)
+        char_type = env.int_type("char")
+        self.char_signed = char_type.signed if char_type else env.arch.startswith("x86")
+
+    # -- token helpers
+    def peek(self, offset: int = 0) -> str | None:
+        i = self.pos + offset
+        return self.toks[i].text if i < len(self.toks) else None
+
+    def take(self, text: str | None = None) -> Token:
+        if self.pos >= len(self.toks):
+            raise NotConstant("unexpected end of expression")
+        tok = self.toks[self.pos]
+        if text is not None and tok.text != text:
+            raise NotConstant(f"expected {text!r}, got {tok.text!r}")
+        self.pos += 1
+        return tok
+
+    def parse(self) -> Value:
+        if not self.toks:
+            raise NotConstant("empty expression")
+        value = self.conditional()
+        if self.pos != len(self.toks):
+            raise NotConstant(f"unexpected {self.toks[self.pos].text!r}")
+        return value
+
+    # -- expressions
+    def conditional(self) -> Value:
+        cond = self.binary(1)
+        if self.peek() != "?":
+            return cond
+        self.take("?")
+        live = self.live
+        self.live = live and cond.value != 0
+        then = self.conditional()  # C99 6.5.15: the middle operand is an expression
+        self.take(":")
+        self.live = live and cond.value == 0
+        other = self.conditional()
+        self.live = live
+        typ = common_type(then.type, other.type)
+        return Value(wrap((then if cond.value else other).value, typ), typ)
+
+    def binary(self, min_prec: int) -> Value:
+        left = self.unary()
+        while True:
+            op = self.peek()
+            prec = _BINARY.get(op or "")
+            if prec is None or prec < min_prec:
+                return left
+            self.take()
+            live = self.live
+            if op == "&&":
+                self.live = live and left.value != 0
+            elif op == "||":
+                self.live = live and left.value == 0
+            right = self.binary(prec + 1)
+            self.live = live
+            left = self.apply(op or "", left, right)
+
+    def apply(self, op: str, a: Value, b: Value) -> Value:
+        if op in ("&&", "||"):
+            truth = (a.value != 0 and b.value != 0) if op == "&&" else (a.value != 0 or b.value != 0)
+            return Value(int(truth), INT)
+        if op in ("<<", ">>"):
+            return self.shift(op, a, b)
+        typ = common_type(a.type, b.type)
+        x, y = wrap(a.value, typ), wrap(b.value, typ)
+        if op in ("==", "!=", "<", ">", "<=", ">="):
+            result = {"==": x == y, "!=": x != y, "<": x < y, ">": x > y,
+                      "<=": x <= y, ">=": x >= y}[op]
+            return Value(int(result), INT)
+        if op in ("/", "%"):
+            if y == 0:
+                if self.live:
+                    raise NotConstant("division by zero")
+                return Value(0, typ)
+            q = abs(x) // abs(y) * (1 if (x < 0) == (y < 0) else -1)  # C99 6.5.5: truncation
+            return Value(wrap(q if op == "/" else x - q * y, typ), typ)
+        result = {"+": x + y, "-": x - y, "*": x * y, "&": x & y, "|": x | y, "^": x ^ y}[op]
+        return Value(wrap(result, typ), typ)
+
+    def shift(self, op: str, a: Value, b: Value) -> Value:
+        typ = promote(a.type)  # C99 6.5.7: the type of the promoted left operand
+        count = wrap(b.value, promote(b.type))
+        if count < 0 or count >= typ.bits:
+            if self.live:
+                raise NotConstant(f"shift count {count} out of range")
+            return Value(0, typ)
+        x = wrap(a.value, typ)
+        return Value(wrap(x << count if op == "<<" else x >> count, typ), typ)
+
+    def unary(self) -> Value:
+        tok = self.peek()
+        if tok in ("+", "-", "~", "!"):
+            self.take()
+            v = self.unary()
+            typ = promote(v.type)
+            if tok == "!":
+                return Value(int(v.value == 0), INT)
+            result = {"+": v.value, "-": -v.value, "~": ~v.value}[tok]
+            return Value(wrap(result, typ), typ)
+        if tok == "__extension__":
+            self.take()
+            return self.unary()
+        if tok == "sizeof" or tok in _ALIGNOF:
+            return self.size_or_align(tok)
+        if tok == "(":
+            type_name = self.try_type_name(1)
+            if type_name is not None:
+                if self.peek() == "{":
+                    raise NotConstant("compound literal")
+                return self.cast(type_name, self.unary())
+        return self.primary()
+
+    def size_or_align(self, word: str) -> Value:
+        self.take()
+        size_t = IntType(self.long_size, False)
+        type_name = self.try_type_name(1) if self.peek() == "(" else None
+        if type_name is None:
+            if word != "sizeof":
+                raise NotConstant(f"{word} of an expression")
+            live, self.live = self.live, False
+            operand = self.unary()
+            self.live = live
+            return Value(operand.type.size, size_t)
+        value = self.sizeof(type_name) if word == "sizeof" else self.alignof(type_name, word)
+        return Value(value, size_t)
+
+    def primary(self) -> Value:
+        tok = self.take()
+        if tok.text == "(":
+            value = self.conditional()
+            if self.peek() == ",":
+                raise NotConstant("comma operator")
+            self.take(")")
+            return value
+        if tok.kind == "num":
+            return integer_constant(tok.text, self.long_size)
+        if tok.kind == "char":
+            return char_constant(tok.text, self.char_signed)
+        if tok.kind == "ident":
+            value = self.env.enumerator(tok.text)
+            if value is None:
+                raise NotConstant(f"not a constant: {tok.text}")
+            for typ in (INT, UINT, LLONG, ULLONG):  # gcc: int if it fits, else the enum's type
+                if wrap(value, typ) == value:
+                    return Value(value, typ)
+            raise NotConstant(f"enumerator out of range: {tok.text}")
+        raise NotConstant(f"unexpected {tok.text!r}")
+
+    # -- types
+    def cast(self, type_name: TypeName, operand: Value) -> Value:
+        if type_name.pointers or type_name.dims or type_name.integer is None:
+            raise NotConstant(f"cast to {type_name.spelling}")
+        typ = type_name.integer
+        if type_name.spelling == "_Bool":
+            return Value(int(operand.value != 0), typ)
+        return Value(wrap(operand.value, typ), typ)
+
+    def try_type_name(self, start: int) -> TypeName | None:
+        """Parse '(' type-name ')' at the cursor (START tokens on) if it is one, else None."""
+        save = self.pos
+        self.pos += start
+        words: list[str] = []
+        while self.peek() in _QUALIFIERS:
+            self.take()
+        base = self.base_type(words)
+        if base is None:
+            self.pos = save
+            return None
+        pointers, dims = self.abstract_declarator()
+        if self.peek() != ")":
+            raise NotConstant(f"unsupported type name {base.spelling} ...")
+        self.take(")")
+        return TypeName(base.spelling, base.integer, pointers, dims)
+
+    def base_type(self, words: list[str]) -> TypeName | None:
+        tok = self.peek()
+        if tok in ("struct", "union", "enum"):
+            self.take()
+            spelling = f"{tok} {self.take().text}"
+            return TypeName(spelling, self.env.int_type(spelling) if tok == "enum" else None)
+        while self.peek() in _TYPE_WORDS or (words and self.peek() in _QUALIFIERS):
+            words.append(self.take().text)
+        if words:
+            return self.keyword_type(words)
+        if tok is None or self.toks[self.pos].kind != "ident" or self.env.enumerator(tok) is not None:
+            return None
+        integer = self.env.int_type(tok)
+        if integer is None and self.env.sizeof(tok) is None:
+            return None
+        self.take()
+        return TypeName(tok, integer)
+
+    def keyword_type(self, words: list[str]) -> TypeName:
+        w = [x.replace("__signed__", "signed").replace("__signed", "signed") for x in words
+             if x not in _QUALIFIERS]
+        if "float" in w or "double" in w or "void" in w:
+            return TypeName(" ".join(w), None)
+        unsigned = "unsigned" in w
+        if "_Bool" in w:
+            return TypeName("_Bool", IntType(1, False))
+        if "char" in w:
+            signed = not unsigned and ("signed" in w or self.char_signed)
+            name = ("unsigned char" if unsigned else "signed char" if "signed" in w else "char")
+            return TypeName(name, IntType(1, signed))
+        longs = w.count("long")
+        size, name = ((2, "short") if "short" in w else (4, "int") if longs == 0
+                      else (self.long_size, "long") if longs == 1 else (8, "long long"))
+        return TypeName(("unsigned " if unsigned else "") + name, IntType(size, not unsigned))
+
+    def abstract_declarator(self) -> tuple[int, tuple[int, ...]]:
+        pointers = 0
+        while self.peek() == "*":
+            self.take()
+            pointers += 1
+            while self.peek() in _QUALIFIERS:
+                self.take()
+        dims: list[int] = []
+        while self.peek() == "[":
+            self.take()
+            dims.append(self.conditional().value)
+            self.take("]")
+        return pointers, tuple(dims)
+
+    def sizeof(self, t: TypeName) -> int:
+        if t.pointers:
+            size: int | None = self.long_size  # ILP32 / LP64 on every Xen arch
+        elif t.integer is not None:
+            size = t.integer.size
+        else:
+            size = self.env.sizeof(t.spelling)
+        if size is None:
+            raise NotConstant(f"sizeof unknown type {t.spelling}")
+        for d in t.dims:
+            size *= d
+        return size
+
+    def alignof(self, t: TypeName, word: str) -> int:
+        if t.pointers:
+            return self.long_size
+        align = self.env.alignof(t.spelling)
+        if align is None and t.integer is not None:
+            align = t.integer.size
+        if align is None:
+            raise NotConstant(f"alignof unknown type {t.spelling}")
+        # gcc's __alignof__ is the preferred alignment: 8 for 8-byte scalars on i386,
+        # where C11 _Alignof gives the ABI alignment 4.
+        if word.startswith("__") and t.integer is not None and t.integer.size == 8:
+            return 8
+        return align
