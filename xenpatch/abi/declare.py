@@ -359,6 +359,19 @@ class Declarations:
         found = self.enumerators.get(name)
         return None if found is None else found[0]
 
+    def offsetof(self, spelling: str, member: str) -> int | None:
+        """offsetof(SPELLING, MEMBER) with MEMBER a dotted path (not part of TypeEnv yet)."""
+        ctype = self.type_named(spelling)
+        offset = 0
+        for name in member.split("."):
+            while isinstance(ctype, Aligned):
+                ctype = ctype.base
+            if not isinstance(ctype, Record) or name.strip() not in ctype.members:
+                return None
+            delta, ctype = ctype.members[name.strip()]
+            offset += delta
+        return offset
+
     def type_named(self, spelling: str) -> CType | None:
         """The type a C type name spells ("unsigned long", "struct foo *", "uint32_t[4]")."""
         words = _TYPE_TOKEN.findall(spelling)
