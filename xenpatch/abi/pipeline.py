@@ -51,6 +51,8 @@ def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: P
                                     if h not in failed and h not in not_applicable])
     header_of = lambda f: pp.relative_header(f, public)  # noqa: E731
     for _ in range(len(todo) + 1):
+        # Order again: a header only a dropped one included is now a root.
+        todo = pp.order_headers(files, todo)
         run = pp.run_cpp(cpp, arch, profile, public, todo)
         if run.errors:
             for header, error in run.errors.items():
