@@ -100,7 +100,7 @@ def check_arch(arch: ArchModel) -> list[Finding]:
                    for t in arch.types if t.kind == "enum" for e in t.enumerators}
     out: list[Finding] = []
     for family in arch.families:
-        members = _members(family.prefix, family.members, arch, enumerators)
+        members = _members(family, arch, enumerators)
         masks = [_item(n, arch, enumerators) for n in family.masks]
         mask_items = [m for m in masks if m is not None]
         if family.kind == "bits":
@@ -137,9 +137,11 @@ def sub_namespaces(prefix: str, names: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _members(prefix: str, names: Sequence[str], arch: ArchModel,
-             enumerators: Mapping[str, Item]) -> list[_Member]:
-    subs = sub_namespaces(prefix, names)
+def _members(family: Family, arch: ArchModel, enumerators: Mapping[str, Item]) -> list[_Member]:
+    names = family.members
+    located = [(it.header, it.line, it.name) for n in (*names, *family.masks, *family.markers)
+               if (it := _item(n, arch, enumerators)) is not None]
+    subs = sub_namespaces(family.prefix, [n for _, _, n in sorted(located)])
     out = []
     for name in names:
         item = _item(name, arch, enumerators)
@@ -149,7 +151,7 @@ def _members(prefix: str, names: Sequence[str], arch: ArchModel,
         known = target is not None and (target in arch.macro_map or target in enumerators)
         out.append(_Member(item, alias=known, enum=name not in arch.macro_map,
                            uses=_uses(item.expr, arch.macro_map), family_size=len(names),
-                           sub=subs[name]))
+                           sub=subs.get(name, "")))
     return out
 
 
