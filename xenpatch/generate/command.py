@@ -130,7 +130,7 @@ def generate(args: argparse.Namespace, config: Config) -> int:
     """The ``generate`` command (see the module docstring for exit codes)."""
     from ..cli import emit, emit_json
     from . import buildcheck
-    from .series import generate_series, require_ok
+    from .series import generate_series, open_tree, require_ok
 
     key = args.change or config.get("series", "default_change")
     spec = load_change(config.changes, key)
@@ -143,6 +143,7 @@ def generate(args: argparse.Namespace, config: Config) -> int:
         tree = config.resolve_path(path) if path else fetched_tree()
     out = Path(args.out) if getattr(args, "out", None) else \
         config.resolve_path(config.get("series", "out"))
+    open_tree(tree)  # a missing, foreign or dirty tree is named before anything else
     opts = options(config, tree, out, bool(getattr(args, "build_check", False)))
     result = generate_series(spec, opts, build=buildcheck.build_check if opts.build_check else None)
     if getattr(args, "format", "text") == "json":

@@ -1,0 +1,288 @@
+"""`xenpatch generate` end to end on the real Xen 4.17.5 tree: series, goldens, safety, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests" / "golden" / "generate"
+EPOCH = "1767225600"  # 2026-01-01 00:00:00 UTC
+
+
+@pytest.fixture
+def gitconfig(tmp_path: Path) -> Path:
+    """The user's global git config: only an identity (Signed-off-by falls back to it)."""
+    cfg = tmp_path / "gitconfig"
+    cfg.write_text("[user]\n\tname = Test User\n\temail = test@example.org\n")
+    return cfg
+
+
+def run_cli(gitconfig: Path, *args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess:
+    full = {**os.environ, "GIT_CONFIG_GLOBAL": str(gitconfig), "SOURCE_DATE_EPOCH": EPOCH,
+            "PYTHONPATH": str(ROOT), **env}
+    for key in [k for k in full if k.startswith("XENPATCH_")]:
+        del full[key]
+    return subprocess.run([sys.executable, "-m", "xenpatch.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, env=full, timeout=900)
+
+
+def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
+                          check=True, env={**os.environ, **(env or {})}).stdout
+
+
+def checkout_state(repo: Path) -> tuple[str, ...]:
+    """Everything of the user's checkout that generate must leave alone."""
+    return (git(repo, "status", "--porcelain=v1", "--untracked-files=all"),
+            git(repo, "rev-parse", "HEAD"), git(repo, "symbolic-ref", "HEAD"),
+            git(repo, "stash", "list"), git(repo, "for-each-ref"), git(repo, "ls-files", "-s"),
+            git(repo, "config", "--local", "--list"))
+
+
+def commit_all(repo: Path, message: str, gitconfig: Path) -> None:
+    env = {"GIT_CONFIG_GLOBAL": str(gitconfig)}
+    git(repo, "commit", "-qam", message, env=env)
+
+
+def compare_golden(files: list[Path], name: str, regen: bool) -> None:
+    golden = GOLDEN / name
+    if regen:
+        golden.mkdir(parents=True, exist_ok=True)
+        for old in golden.glob("*.patch"):
+            old.unlink()
+        for f in files:
+            (golden / f.name).write_bytes(f.read_bytes())
+    assert sorted(p.name for p in golden.glob("*.patch")) == [f.name for f in files]
+    for f in files:
+        assert f.read_text() == (golden / f.name).read_text(), f"{f.name} differs from {golden}"
+
+
+def one_line_error(proc: subprocess.CompletedProcess, code: int, pattern: str) -> None:
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_series_on_real_tree_applies_and_leaves_checkout_alone(xen_clone, tmp_path, gitconfig,
+                                                               regen_golden):
+    # A user's checkout with a stash and an untracked file.
+    (xen_clone / "README").write_text("local edit\n")
+    git(xen_clone, "stash", "-q", env={"GIT_CONFIG_GLOBAL": str(gitconfig)})
+    (xen_clone / "notes.txt").write_text("untracked\n")
+    before = checkout_state(xen_clone)
+    out = tmp_path / "series"
+    proc = run_cli(gitconfig, "generate", "--tree", str(xen_clone), "--out", str(out),
+                   "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert checkout_state(xen_clone) == before
+    summary = json.loads(proc.stdout)
+    assert summary["schema"] == "xenpatch-generate/1" and summary["ok"] and summary["bit"] == 5
+    assert [c["name"] for c in summary["checks"]] == ["git-am", "abi-check", "abi-diff",
+                                                      "header-compile"]
+    assert all(c["ok"] for c in summary["checks"])
+    assert "headers.chk xen.h, headers++.chk xen.h" in summary["checks"][3]["details"]
+    files = sorted(out.glob("*.patch"))
+    assert [f.name[:5] for f in files] == ["0000-", "0001-", "0002-", "0003-"]
+    assert summary["subjects"][1].startswith("[RFC PATCH 1/3] xen/public: introduce SIF_HVM_GHCB")
+    compare_golden(files, "sif-hvm-ghcb", regen_golden)
+
+    # git am in a fresh clone of the real tree.
+    fresh = tmp_path / "fresh"
+    subprocess.run(["git", "clone", "-q", "--shared", str(xen_clone), str(fresh)], check=True)
+    git(fresh, "am", "-q", *map(str, files[1:]), env={"GIT_CONFIG_GLOBAL": str(gitconfig)})
+    assert git(fresh, "log", "--format=%s", "-3").splitlines() == [
+        "tools/libxl: plumb the GHCB start-info flag through to the builder",
+        "tools/libxenguest: set SIF_HVM_GHCB in the PVH start info",
+        "xen/public: introduce SIF_HVM_GHCB for SEV-ES/SNP guests"]
+    assert "Signed-off-by: Test User <test@example.org>" in git(fresh, "log", "-1", "--format=%B")
+    xen_h = (fresh / "xen/include/public/xen.h").read_text().splitlines()
+    i = next(n for n, line in enumerate(xen_h) if line.startswith("#define SIF_HVM_GHCB"))
+    assert xen_h[i - 2].startswith("#define SIF_VIRT_P2M_4TOOLS")  # then its continuation line
+    assert xen_h[i + 2].startswith("#define SIF_PM_MASK")
+    assert xen_h[i].index("(1<<5)") == xen_h[i - 6].index("(1<<0)") == 26  # aligned
+    assert all(len(line) <= 80 for line in xen_h[i:i + 2])
+    pvh = (fresh / "docs/misc/pvh.pandoc").read_text()
+    assert pvh.index("## SEV-ES/SNP guests ##") < pvh.index("## AP startup ##")
+    hunks = {
+        "tools/include/xenguest.h": "    bool hvm_ghcb;\n};",
+        "tools/libs/guest/xg_dom_x86.c":
+            "    if ( dom->hvm_ghcb )\n        start_info->flags |= SIF_HVM_GHCB;",
+        "tools/libs/light/libxl_types.idl": '("ghcb", libxl_defbool),',
+        "tools/include/libxl.h": "#define LIBXL_HAVE_PVH_GHCB 1",
+        "tools/libs/light/libxl_create.c": "libxl_defbool_setdefault(&b_info->u.pvh.ghcb, false);",
+        "tools/libs/light/libxl_dom.c": "dom->hvm_ghcb = libxl_defbool_val(info->u.pvh.ghcb);",
+        "tools/xl/xl_parse.c": 'xlu_cfg_get_defbool(config, "ghcb", &b_info->u.pvh.ghcb, 0);',
+        "docs/man/xl.cfg.5.pod.in": "=item B<ghcb=BOOLEAN>",
+    }
+    for path, text in hunks.items():
+        assert text in (fresh / path).read_text(), path
+
+    # A rerun on the same base, this time on the tree fetched from Debian
+    # (no --tree, [tree].path empty), gives byte-identical files.
+    again = tmp_path / "again"
+    proc = run_cli(gitconfig, "generate", "--out", str(again), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote 4 files" in proc.stdout
+    assert [f.read_bytes() for f in sorted(again.glob("*.patch"))] == [f.read_bytes() for f in files]
+
+
+def test_version_2_changelog_and_no_rfc(xen_tree, tmp_path, gitconfig):
+    out = tmp_path / "v2"
+    proc = run_cli(gitconfig, "generate", "--tree", str(xen_tree), "--out", str(out),
+                   "--version", "2", "--no-rfc", "--changelog", "- rebased onto 4.17.5",
+                   "--no-signoff")
+    assert proc.returncode == 0, proc.stderr
+    assert "branch xenpatch/sif-hvm-ghcb-v2" in proc.stdout
+    files = sorted(out.glob("*.patch"))
+    cover = files[0].read_text()
+    assert "Subject: [PATCH v2 0/3] pvh: Introduce SIF_HVM_GHCB" in cover
+    assert "Changes in v2:\n- rebased onto 4.17.5\n" in cover
+    assert re.search(r"^base-commit: [0-9a-f]{40}$", cover, re.M)
+    assert " 10 files changed, 40 insertions(+)" in cover
+    assert "Subject: [PATCH v2 2/3] tools/libxenguest" in files[2].read_text()
+    assert not any("Signed-off-by" in f.read_text() for f in files)
+    for f in files:
+        for line in f.read_text().split("\n---\n", 1)[0].splitlines()[4:]:
+            assert len(line) <= 75, (f.name, line)
+
+
+def test_cdf_example_bit_number_idiom_and_max_marker(xen_tree, tmp_path, gitconfig, regen_golden):
+    out = tmp_path / "cdf"
+    proc = run_cli(gitconfig, "--config", str(ROOT / "examples" / "cdf-flag.toml"), "generate",
+                   "--tree", str(xen_tree), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "bit 8" in proc.stdout
+    files = sorted(out.glob("*.patch"))
+    patch = files[1].read_text()
+    assert "+#define _XEN_DOMCTL_CDF_trap_unmapped_accesses 8\n" in patch
+    assert ("+#define XEN_DOMCTL_CDF_trap_unmapped_accesses "
+            "(1U << _XEN_DOMCTL_CDF_trap_unmapped_accesses)\n") in patch
+    assert "-#define XEN_DOMCTL_CDF_MAX XEN_DOMCTL_CDF_vpmu\n" in patch
+    assert "+#define XEN_DOMCTL_CDF_MAX XEN_DOMCTL_CDF_trap_unmapped_accesses\n" in patch
+    compare_golden(files, "cdf-trap-unmapped", regen_golden)
+
+
+def test_failed_self_check_writes_nothing(xen_tree, tmp_path, gitconfig):
+    # A user template that puts the flag into SIF_PM_MASK's reserved byte.
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "define.h.j2").write_text(
+        '{{ ("#define " ~ name) | pad(value_column) }}(1<<{{ bit + 3 }})\n')
+    config = tmp_path / "config.toml"
+    shipped = (ROOT / "config.toml").read_text()
+    config.write_text(shipped.replace('templates = ""', f'templates = "{templates}"', 1))
+    out = tmp_path / "series"
+    proc = run_cli(gitconfig, "--config", str(config), "generate", "--tree", str(xen_tree),
+                   "--out", str(out))
+    assert proc.returncode == 1
+    assert "FAIL abi-check" in proc.stdout and "abi-reserved-bits" in proc.stdout
+    assert "FAIL abi-diff" in proc.stdout and "SIF_HVM_GHCB = 256" in proc.stdout
+    assert "nothing written" in proc.stdout
+    one_line_error(proc, 1, r"self-check failed \(abi-check, abi-diff\): nothing written")
+    assert not out.exists()
+
+
+# --- bad input: exit 2, one line naming the culprit, nothing written ----------
+
+def _config_with(tmp_path: Path, old: str, new: str) -> Path:
+    text = (ROOT / "config.toml").read_text()
+    assert old in text
+    config = tmp_path / "config.toml"
+    config.write_text(text.replace(old, new, 1))
+    return config
+
+
+@pytest.mark.parametrize("bit, message", [
+    ("3", r"xen/include/public/xen.h:873: bit 3 is taken by SIF_MOD_START_PFN \(1<<3\)"),
+    ("8", r"xen/include/public/xen.h:876: bit 8 lies in SIF_PM_MASK \(bits 8-15\)"),
+])
+def test_explicit_bit_taken_or_reserved(xen_tree, tmp_path, gitconfig, bit, message):
+    config = _config_with(tmp_path, '\nbit = "auto"\n', f"\nbit = {bit}\n")
+    out = tmp_path / "series"
+    proc = run_cli(gitconfig, "--config", str(config), "generate", "--tree", str(xen_tree),
+                   "--out", str(out))
+    one_line_error(proc, 2, message)
+    assert not out.exists()
+
+
+def test_name_already_defined(xen_clone, tmp_path, gitconfig):
+    header = xen_clone / "xen/include/public/xen.h"
+    text = header.read_text()
+    header.write_text(text.replace("#define SIF_PM_MASK",
+                                   "#define SIF_HVM_GHCB (1<<6)\n#define SIF_PM_MASK", 1))
+    commit_all(xen_clone, "add SIF_HVM_GHCB by hand", gitconfig)
+    line = header.read_text().splitlines().index("#define SIF_HVM_GHCB (1<<6)") + 1
+    out = tmp_path / "series"
+    proc = run_cli(gitconfig, "generate", "--tree", str(xen_clone), "--out", str(out))
+    one_line_error(proc, 2, rf"xen/include/public/xen.h:{line}: SIF_HVM_GHCB is already defined")
+    assert not out.exists()
+
+
+def test_missing_anchor_names_file_and_anchor(xen_clone, tmp_path, gitconfig):
+    pod = xen_clone / "docs/man/xl.cfg.5.pod.in"
+    pod.write_text(pod.read_text().replace("=head4 PVH guest options\n", "=head4 Other options\n"))
+    commit_all(xen_clone, "a tree whose layout differs", gitconfig)
+    out = tmp_path / "series"
+    proc = run_cli(gitconfig, "generate", "--tree", str(xen_clone), "--out", str(out))
+    one_line_error(proc, 2, r"docs/man/xl.cfg.5.pod.in: anchor not found: the '=back' closing "
+                            r"'=head4 PVH guest options'")
+    assert not out.exists()
+
+
+def test_dirty_missing_and_non_git_trees(xen_clone, tmp_path, gitconfig):
+    out = tmp_path / "series"
+    (xen_clone / "xen/include/public/xen.h").write_text("/* edited */\n")
+    proc = run_cli(gitconfig, "generate", "--tree", str(xen_clone), "--out", str(out))
+    one_line_error(proc, 2, rf"--tree {re.escape(str(xen_clone))}: has uncommitted changes")
+    proc = run_cli(gitconfig, "generate", "--tree", str(tmp_path / "nowhere"), "--out", str(out))
+    one_line_error(proc, 2, r"--tree .*nowhere: no such directory")
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    proc = run_cli(gitconfig, "generate", "--tree", str(plain), "--out", str(out))
+    one_line_error(proc, 2, r"plain: not a git repository")
+    assert not out.exists()
+
+
+def test_bad_base_and_bad_config(xen_tree, tmp_path, gitconfig):
+    out = tmp_path / "series"
+    proc = run_cli(gitconfig, "generate", "--tree", str(xen_tree), "--base", "no-such-rev",
+                   "--out", str(out))
+    one_line_error(proc, 2, r"unknown revision 'no-such-rev'")
+    proc = run_cli(gitconfig, "generate", "no-such-change", "--tree", str(xen_tree), "--out", str(out))
+    one_line_error(proc, 2, r"changes.no-such-change: no such change")
+    config = _config_with(tmp_path, '\nkind = "flag"\n', '\nkind = "flag"\nwings = 2\n')
+    proc = run_cli(gitconfig, "--config", str(config), "generate", "--tree", str(xen_tree),
+                   "--out", str(out))
+    one_line_error(proc, 2, r"unknown key changes.sif-hvm-ghcb.wings")
+    config = _config_with(tmp_path, '\nfamily = "SIF_"\n', '\nfamily = "SIFF_"\n')
+    proc = run_cli(gitconfig, "--config", str(config), "generate", "--tree", str(xen_tree),
+                   "--out", str(out))
+    one_line_error(proc, 2, r"name = 'SIF_HVM_GHCB': must start with the family 'SIFF_'")
+    bad_toml = tmp_path / "broken.toml"
+    bad_toml.write_text("[changes.x\n")
+    proc = run_cli(gitconfig, "--config", str(bad_toml), "generate", "--tree", str(xen_tree),
+                   "--out", str(out))
+    one_line_error(proc, 2, r"broken.toml: not valid TOML")
+    no_identity = tmp_path / "empty-gitconfig"
+    no_identity.write_text("")
+    proc = run_cli(no_identity, "generate", "--tree", str(xen_tree), "--out", str(out),
+                   HOME=str(tmp_path))
+    one_line_error(proc, 2, r"identity.name is empty and git config user.name is not set")
+    assert not out.exists()
+
+
+def test_out_that_is_not_a_series_directory(xen_tree, tmp_path, gitconfig):
+    out = tmp_path / "precious"
+    out.mkdir()
+    (out / "thesis.tex").write_text("do not delete\n")
+    proc = run_cli(gitconfig, "generate", "--tree", str(xen_tree), "--out", str(out))
+    one_line_error(proc, 2, r"--out .*precious: exists and is not a series directory")
+    assert [p.name for p in out.iterdir()] == ["thesis.tex"]

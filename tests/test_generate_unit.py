@@ -1,0 +1,235 @@
+"""Unit tests of generate's pure parts: change spec, flag placement, anchors, templates, dates."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from xenpatch.abi.headercheck import header_sets
+from xenpatch.abi.model import AbiModel, ArchModel, Family, Macro, Source
+from xenpatch.errors import ConfigError, InputError
+from xenpatch.generate.command import git_date
+from xenpatch.generate.compose import compose, define_lines
+from xenpatch.generate.edit import Anchor, AnchorError, locate
+from xenpatch.generate.flag import (
+    BitUnavailable,
+    NameExists,
+    check_name_free,
+    choose_bit,
+    find_family,
+    plan_flag,
+)
+from xenpatch.generate.render import make_env, pad, reflow
+from xenpatch.generate.spec import load_change, parse_change
+
+ROOT = Path(__file__).resolve().parent.parent
+CHANGES = tomllib.loads((ROOT / "config.toml").read_text())["changes"]
+CDF = tomllib.loads((ROOT / "examples" / "cdf-flag.toml").read_text())["changes"]
+
+# The SIF_ block of xen.h in Xen 4.17.5 (lines 869-877), with the model the
+# ABI engine gives for it.
+XEN_H = "\n" * 868 + """\
+/* These flags are passed in the 'flags' field of start_info_t. */
+#define SIF_PRIVILEGED    (1<<0)  /* Is the domain privileged? */
+#define SIF_INITDOMAIN    (1<<1)  /* Is this the initial control domain? */
+#define SIF_MULTIBOOT_MOD (1<<2)  /* Is mod_start a multiboot module? */
+#define SIF_MOD_START_PFN (1<<3)  /* Is mod_start a PFN? */
+#define SIF_VIRT_P2M_4TOOLS (1<<4) /* Do Xen tools understand a virt. mapped */
+                                   /* P->M making the 3 level tree obsolete? */
+#define SIF_PM_MASK       (0xFF<<8) /* reserve 1 byte for xen-pm options */
+
+"""
+SIF = [("SIF_PRIVILEGED", 1, "(1<<0)", 870), ("SIF_INITDOMAIN", 2, "(1<<1)", 871),
+       ("SIF_MULTIBOOT_MOD", 4, "(1<<2)", 872), ("SIF_MOD_START_PFN", 8, "(1<<3)", 873),
+       ("SIF_VIRT_P2M_4TOOLS", 16, "(1<<4)", 874), ("SIF_PM_MASK", 0xFF00, "(0xFF<<8)", 876)]
+
+
+def sif_model() -> AbiModel:
+    macros = tuple(sorted((Macro(n, v, e, "xen.h", ln) for n, v, e, ln in SIF), key=lambda m: m.name))
+    fam = Family("SIF_", "bits", tuple(n for n, *_ in SIF), used_mask=31, reserved_mask=0xFF00,
+                 masks=("SIF_PM_MASK",))
+    return AbiModel(Source(), (ArchModel("x86_64", ("xen.h",), macros=macros, families=(fam,)),
+                               ArchModel("arm64", ("xen.h",), macros=macros, families=(fam,))))
+
+
+def spec_with(**changes):
+    raw = copy.deepcopy(CHANGES["sif-hvm-ghcb"])
+    for key, value in changes.items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    return parse_change("sif-hvm-ghcb", raw)
+
+
+# --- the change description --------------------------------------------------
+
+def test_shipped_changes_parse():
+    spec = load_change(CHANGES, "sif-hvm-ghcb")
+    assert (spec.family, spec.name, spec.bit) == ("SIF_", "SIF_HVM_GHCB", None)
+    assert [p.parts for p in spec.patches] == [("define", "docs"), ("xenguest",), ("libxl",)]
+    cdf = load_change(CDF, "cdf-trap-unmapped")
+    assert (cdf.family, cdf.idiom) == ("XEN_DOMCTL_CDF_", "bit-number")
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"name": None}, "changes.sif-hvm-ghcb.name is missing"),
+    ({"name": "XEN_FOO"}, "changes.sif-hvm-ghcb.name = 'XEN_FOO': must start with the family"),
+    ({"name": "SIF FOO"}, "changes.sif-hvm-ghcb.name = 'SIF FOO': must be a C identifier"),
+    ({"bit": 99}, "changes.sif-hvm-ghcb.bit = 99"),
+    ({"bit": "five"}, "changes.sif-hvm-ghcb.bit = 'five'"),
+    ({"kind": "struct"}, "changes.sif-hvm-ghcb.kind = 'struct'"),
+    ({"idiom": "weird"}, "changes.sif-hvm-ghcb.idiom = 'weird'"),
+    ({"colour": "red"}, "unknown key changes.sif-hvm-ghcb.colour"),
+    ({"cover_subject": "x" * 81}, "changes.sif-hvm-ghcb.cover_subject: a subject is one line"),
+    ({"docs": None}, "changes.sif-hvm-ghcb.docs is missing"),
+    ({"toolstack": None}, "changes.sif-hvm-ghcb.toolstack is missing"),
+    ({"patches": []}, "changes.sif-hvm-ghcb.patches must be a non-empty list"),
+    ({"patches": [{"subject": "a", "body": "b", "parts": ["docs"]}]},
+     "changes.sif-hvm-ghcb.patches: no patch carries the 'define' part"),
+    ({"patches": [{"subject": "a", "body": "b", "parts": ["define", "wings"]}]},
+     "changes.sif-hvm-ghcb.patches[1].parts: unknown part 'wings'"),
+    ({"patches": [{"subject": "a", "body": "b", "parts": ["define", "define"]}]},
+     "part 'define' is listed twice"),
+    ({"toolstack": {"option": "ghcb"}}, "changes.sif-hvm-ghcb.toolstack.field is missing"),
+])
+def test_bad_change_names_the_key(change, key):
+    with pytest.raises(ConfigError) as e:
+        spec_with(**change)
+    assert key in str(e.value)
+
+
+def test_unknown_change():
+    with pytest.raises(ConfigError, match=r"changes.nope: no such change .*sif-hvm-ghcb"):
+        load_change(CHANGES, "nope")
+
+
+# --- the flag: bit, name, placement ------------------------------------------
+
+def test_auto_bit_is_lowest_free_outside_reserved_mask():
+    fam = find_family(sif_model(), "SIF_")
+    assert (fam.used, fam.reserved) == (31, 0xFF00)
+    assert choose_bit(fam, None) == 5
+    assert choose_bit(fam, 6) == 6
+    assert choose_bit(fam, 16) == 16
+
+
+def test_explicit_bit_taken_or_reserved():
+    fam = find_family(sif_model(), "SIF_")
+    with pytest.raises(BitUnavailable, match=r"xen.h:873: bit 3 is taken by SIF_MOD_START_PFN"):
+        choose_bit(fam, 3)
+    with pytest.raises(BitUnavailable, match=r"xen.h:876: bit 8 lies in SIF_PM_MASK \(bits 8-15\)"):
+        choose_bit(fam, 8)
+
+
+def test_existing_name_is_named_with_file_and_line():
+    check_name_free(sif_model(), "SIF_HVM_GHCB")
+    with pytest.raises(NameExists, match=r"^xen/include/public/xen.h:874: SIF_VIRT_P2M_4TOOLS is already"):
+        check_name_free(sif_model(), "SIF_VIRT_P2M_4TOOLS")
+
+
+def test_unknown_family():
+    with pytest.raises(InputError, match="no macro family 'XENFOO_'"):
+        find_family(sif_model(), "XENFOO_")
+
+
+def test_define_goes_before_the_reserved_mask_aligned_and_wrapped():
+    spec = load_change(CHANGES, "sif-hvm-ghcb")
+    fam = find_family(sif_model(), "SIF_")
+    plan = plan_flag(spec, fam, 5, XEN_H)
+    assert plan.insert_index == 875  # after the continuation line of SIF_VIRT_P2M_4TOOLS
+    assert (plan.value_column, plan.comment_column, plan.comment_style) == (26, 34, "trailing")
+    text = define_lines(make_env(), spec, plan)
+    assert text == ("#define SIF_HVM_GHCB      (1<<5)  /* Domain is SEV-ES/SNP guest that requires */\n"
+                    "                                  /* use of GHCB. */\n")
+    assert all(len(line) <= 80 for line in text.splitlines())
+
+
+def test_header_model_mismatch_is_an_input_error():
+    spec = load_change(CHANGES, "sif-hvm-ghcb")
+    fam = find_family(sif_model(), "SIF_")
+    with pytest.raises(InputError, match=r"xen.h:870: expected '#define SIF_PRIVILEGED'"):
+        plan_flag(spec, fam, 5, XEN_H.replace("SIF_PRIVILEGED ", "SIF_OTHER     "))
+
+
+def test_compose_only_touches_what_each_patch_names():
+    spec = load_change(CHANGES, "sif-hvm-ghcb")
+    fam = find_family(sif_model(), "SIF_")
+    plan = plan_flag(spec, fam, 5, XEN_H)
+    docs = "# Title #\n\ntext\n\n## AP startup ##\n\nmore\n"
+    files = {"xen/include/public/xen.h": XEN_H, "docs/misc/pvh.pandoc": docs}
+    one = parse_change("x", {**CHANGES["sif-hvm-ghcb"], "patches": [
+        {"subject": "s", "body": "b", "parts": ["define", "docs"]}]})
+    (patch,) = compose(one, plan, files.__getitem__, make_env(), identity="A <a@b>", signoff=False)
+    assert [p for p, _ in patch.files] == ["docs/misc/pvh.pandoc", "xen/include/public/xen.h"]
+    new_docs = dict(patch.files)["docs/misc/pvh.pandoc"]
+    assert new_docs.index("## SEV-ES/SNP guests ##") < new_docs.index("## AP startup ##")
+    assert "Signed-off-by" not in patch.message
+    (signed,) = compose(one, plan, files.__getitem__, make_env(), identity="A <a@b>", signoff=True)
+    assert signed.message.endswith("\n\nSigned-off-by: A <a@b>\n")
+
+
+def test_missing_docs_heading_names_file_and_anchor():
+    spec = load_change(CHANGES, "sif-hvm-ghcb")
+    plan = plan_flag(spec, find_family(sif_model(), "SIF_"), 5, XEN_H)
+    files = {"xen/include/public/xen.h": XEN_H, "docs/misc/pvh.pandoc": "# Title #\n\nno such heading\n"}
+    message = r"^docs/misc/pvh.pandoc: anchor not found: the heading 'AP startup'"
+    with pytest.raises(AnchorError, match=message):
+        compose(spec, plan, files.__getitem__, make_env(), identity="A <a@b>", signoff=True)
+
+
+# --- anchors -------------------------------------------------------------------
+
+def test_anchor_chain_stop_and_last():
+    text = "int f(void)\n{\n    a = 1;\n}\nint g(void)\n{\n    b = 1;\n    b = 2;\n}\n"
+    a = Anchor("b in g()", (r"^int g\(", r"^\s+b = "), where="before")
+    assert locate(text, a, "f.c").index == 6
+    last = Anchor("last b", (r"^\s+b = ",), last=True)
+    assert locate(text, last, "f.c").index == 8
+    bounded = Anchor("b in f()", (r"^int f\(", r"^\s+b = "), stop=r"^\}")
+    with pytest.raises(AnchorError, match=r"^f.c: anchor not found: b in f\(\)"):
+        locate(text, bounded, "f.c")
+
+
+# --- rendering helpers, headers, dates ----------------------------------------
+
+def test_pad_and_reflow():
+    assert pad("#define X", 12) == "#define X   "
+    assert pad("#define LONG_NAME", 12) == "#define LONG_NAME "
+    body = "one two three four five six seven\neight nine\n\n    code stays\n    as is"
+    assert reflow(body, 20) == "one two three four\nfive six seven eight\nnine\n\n    code stays\n    as is"
+
+
+def test_user_templates_override_shipped(tmp_path):
+    (tmp_path / "commit-message.txt.j2").write_text("custom {{ subject }}\n")
+    env = make_env(tmp_path)
+    assert env.get_template("commit-message.txt.j2").render(subject="s") == "custom s\n"
+    assert env.get_template("define.h.j2")  # the shipped ones are still found
+    with pytest.raises(ConfigError, match="series.templates"):
+        make_env(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("header, sets", [
+    ("xen.h", ("headers.chk", "headers++.chk")),
+    ("domctl.h", ("headers++.chk",)),
+    ("hvm/save.h", ("headers++.chk",)),
+    ("io/9pfs.h", ("headers99.chk", "headers++.chk")),
+    ("arch-x86/xen.h", ()),
+    ("dom0_ops.h", ()),
+    ("arch-x86/hvm/start_info.h", ()),
+])
+def test_header_sets_follow_xens_makefile(header, sets):
+    assert header_sets(header) == sets
+
+
+def test_git_date():
+    assert git_date("Thu, 01 Jan 2026 00:00:00 +0100", {}) == "@1767222000 +0100"
+    assert git_date("2026-01-01T00:00:00", {}) == "@1767225600 +0000"
+    assert git_date("", {"SOURCE_DATE_EPOCH": "1767225600"}) == "@1767225600 +0000"
+    with pytest.raises(ConfigError, match="series.date = 'soon'"):
+        git_date("soon", {})
+    with pytest.raises(ConfigError, match="SOURCE_DATE_EPOCH='x'"):
+        git_date("", {"SOURCE_DATE_EPOCH": "x"})
