@@ -286,9 +286,9 @@ class _Parser:
         typ = common_type(a.type, b.type)
         x, y = wrap(a.value, typ), wrap(b.value, typ)
         if op in ("==", "!=", "<", ">", "<=", ">="):
-            result = {"==": x == y, "!=": x != y, "<": x < y, ">": x > y,
-                      "<=": x <= y, ">=": x >= y}[op]
-            return Value(int(result), INT)
+            truth = {"==": x == y, "!=": x != y, "<": x < y, ">": x > y,
+                     "<=": x <= y, ">=": x >= y}[op]
+            return Value(int(truth), INT)
         if op in ("/", "%"):
             if y == 0:
                 if self.live:
@@ -359,12 +359,12 @@ class _Parser:
         if tok.kind == "char":
             return char_constant(tok.text, self.char_signed)
         if tok.kind == "ident":
-            value = self.env.enumerator(tok.text)
-            if value is None:
+            number = self.env.enumerator(tok.text)
+            if number is None:
                 raise NotConstant(f"not a constant: {tok.text}")
             for typ in (INT, UINT, LLONG, ULLONG):  # gcc: int if it fits, else the enum's type
-                if wrap(value, typ) == value:
-                    return Value(value, typ)
+                if wrap(number, typ) == number:
+                    return Value(number, typ)
             raise NotConstant(f"enumerator out of range: {tok.text}")
         raise NotConstant(f"unexpected {tok.text!r}")
 
