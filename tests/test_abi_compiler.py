@@ -1,0 +1,73 @@
+"""Compiler agreement: every size, _Alignof, offset, bit-field, enumerator and integer macro of
+``abi dump`` equals what gcc -m32/-m64 and clang --target (arm) compute, on the real 4.17 tree.
+
+The probe (xenpatch/abi/probe.py) is compiled with -c only and the values are
+read back from the ELF object; nothing built for the target runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from xenpatch.abi import api, probe, sources
+from xenpatch.abi import preprocess as pp
+from xenpatch.abi.model import ARCHES
+
+pytestmark = pytest.mark.skipif(not (shutil.which("gcc") and shutil.which("clang")),
+                                reason="needs gcc (with multilib) and clang")
+
+
+@pytest.fixture(scope="module")
+def xen_source(xen_tree: Path) -> sources.HeaderSource:
+    return sources.from_tree(xen_tree)
+
+
+@pytest.mark.parametrize("profile", ["tools", "guest"])
+def test_dump_agrees_with_the_compilers(xen_source, profile, tmp_path, request):
+    model = api.dump(xen_source, ARCHES, profile, cache_dir=tmp_path / "cache")
+    report = {}
+    disagreements: list[str] = []
+    for arch in model.arches:
+        public = pp.stage(xen_source.files, tmp_path / arch.arch)
+        p = probe.build_probe(arch, pp.order_headers(xen_source.files, list(arch.headers)))
+        outcome = probe.run_probe(p, profile, public)
+        report[arch.arch] = dict(outcome.counts, checked=outcome.checked,
+                                 disagreements=len(outcome.disagreements))
+        disagreements += outcome.disagreements
+        # The probe really covers the headers: thousands of values per arch.
+        assert outcome.counts["types"] > 400 and outcome.counts["fields"] > 2000
+        assert outcome.counts["bitfields"] > 10 and outcome.counts["enumerators"] > 100
+        assert outcome.counts["macros"] > 1000 and outcome.checked > 9000
+    print(f"\ncompiler agreement ({profile}): {json.dumps(report, sort_keys=True)}")
+    assert disagreements == []
+
+
+def test_probe_detects_a_wrong_layout(xen_source, tmp_path):
+    """A model that is off by one somewhere is caught (the comparison can fail)."""
+    model = api.dump(xen_source, ("x86_64",), "tools", cache_dir=tmp_path / "cache")
+    arch = model.arches[0]
+    p = probe.build_probe(arch, pp.order_headers(xen_source.files, list(arch.headers)))
+    item = next(i for i in p.items if i.label == "struct start_info .nr_pages offset")
+    assert item.expected == 32
+    item.expected = 40
+    bit = next(b for b in p.bits if b.ctype == "struct ioreq" and b.path == "dir")
+    bit.bit_offset += 1
+    outcome = probe.run_probe(p, "tools", pp.stage(xen_source.files, tmp_path / "p"))
+    wrong = [d for d in outcome.disagreements if "start_info" in d or "struct ioreq" in d]
+    assert len(wrong) == 2, outcome.disagreements
+
+
+def test_read_symbols_of_32_and_64_bit_objects(tmp_path):
+    src = tmp_path / "v.c"
+    src.write_text("const unsigned long long xp_values[] = { 1, 0x1122334455667788ULL };\n"
+                   "struct s { unsigned a:3, b:5; };\nconst struct s bits = { .b = -1 };\n")
+    for arch, argv in probe.COMPILERS.items():
+        obj = tmp_path / f"{arch}.o"
+        assert probe.proc.run([*argv, "-c", "-o", str(obj), str(src)]).returncode == 0
+        syms = probe.read_symbols(obj.read_bytes())
+        assert syms["xp_values"] == (1).to_bytes(8, "little") + (0x1122334455667788).to_bytes(8, "little")
+        assert probe.bit_position(syms["bits"]) == (3, 5)
