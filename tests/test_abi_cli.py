@@ -1,0 +1,131 @@
+"""The abi commands as a user runs them: real subprocesses, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, cache: Path, env: dict[str, str] | None = None,
+        cwd: Path | None = None) -> subprocess.CompletedProcess:
+    full = dict(os.environ, XENPATCH_ABI_CACHE=str(cache), PYTHONPATH=str(ROOT))
+    full.update(env or {})
+    return subprocess.run([sys.executable, "-m", "xenpatch.cli", "abi", *args],
+                          capture_output=True, text=True, env=full, cwd=cwd or ROOT)
+
+
+def one_line_error(proc: subprocess.CompletedProcess, code: int, *words: str) -> str:
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for w in words:
+        assert w in lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def cache(tmp_path) -> Path:
+    return tmp_path / "cache"
+
+
+def test_dump_json_and_text(xen_tree, cache, tmp_path):
+    out = tmp_path / "abi.json"
+    proc = run("dump", "--tree", str(xen_tree), "--arch", "x86_64,arm32", "-o", str(out),
+               cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "xenpatch-abi/1" and sorted(doc["arches"]) == ["arm32", "x86_64"]
+    assert doc["arches"]["x86_64"]["types"]["struct start_info"]["size"] == 1168
+    text = run("dump", "--tree", str(xen_tree), "--arch", "x86_64", "--format", "text",
+               cache=cache)
+    assert text.returncode == 0
+    assert "struct start_info  size 1168 align 8  [xen.h:" in text.stdout
+
+
+def test_tree_without_public_headers(tmp_path, cache):
+    (tmp_path / "notxen").mkdir()
+    one_line_error(run("dump", "--tree", str(tmp_path / "notxen"), cache=cache), 2,
+                   "notxen", "xen/include/public")
+
+
+def test_tree_and_headers_together(xen_tree, headers_417, cache):
+    one_line_error(run("dump", "--tree", str(xen_tree), "--headers", str(headers_417),
+                       cache=cache), 2, "--headers")
+
+
+def test_unknown_arch_and_profile(xen_tree, cache):
+    one_line_error(run("dump", "--arch", "mips", cache=cache), 2, "mips")
+    one_line_error(run("dump", "--profile", "kernel", cache=cache), 2, "kernel")
+
+
+def test_missing_cpp_is_an_environment_failure(xen_tree, cache):
+    proc = run("dump", "--tree", str(xen_tree), "--arch", "x86_64", cache=cache,
+               env={"XENPATCH_ABI_CPP": "xenpatch-no-such-cpp"})
+    one_line_error(proc, 3, "xenpatch-no-such-cpp")
+
+
+def test_unknown_revision(xen_tree, cache):
+    one_line_error(run("dump", "--tree", str(xen_tree), "--rev", "no-such-rev", cache=cache),
+                   2, "no-such-rev")
+
+
+def test_headers_that_do_not_preprocess_or_parse(xen_clone, cache, tmp_path):
+    public = xen_clone / "xen/include/public"
+    fbif = public / "io/fbif.h"
+    guard = "#define __XEN_PUBLIC_IO_FBIF_H__"
+    assert guard in fbif.read_text()
+    fbif.write_text(fbif.read_text().replace(guard, guard + '\n#include "no-such.h"', 1))
+    vcpu = public / "vcpu.h"
+    vcpu.write_text(vcpu.read_text() + "\nstruct broken { int x } ;\n")
+    out = tmp_path / "abi.json"
+    proc = run("dump", "--tree", str(xen_clone), "--arch", "x86_64", "-o", str(out),
+               cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    failed = {f["header"]: f["error"] for f in
+              json.loads(out.read_text())["arches"]["x86_64"]["failed"]}
+    assert set(failed) == {"dom0_ops.h", "io/fbif.h", "vcpu.h"}
+    assert failed["io/fbif.h"].startswith("io/fbif.h:") and "no-such.h" in failed["io/fbif.h"]
+    assert failed["vcpu.h"].startswith("vcpu.h:")
+    assert "\n" not in failed["vcpu.h"]
+
+
+def test_unsafe_include_is_refused(xen_clone, cache, tmp_path):
+    secret = tmp_path / "secret.h"
+    secret.write_text("#define XENPATCH_SECRET 42\n")
+    xen_h = xen_clone / "xen/include/public/hvm/e820.h"
+    rel = os.path.relpath(secret, xen_h.parent)
+    xen_h.write_text(xen_h.read_text() + f'\n#include "{rel}"\n#include "{secret}"\n')
+    out = tmp_path / "abi.json"
+    proc = run("dump", "--tree", str(xen_clone), "--arch", "x86_64", "-o", str(out),
+               cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    arch = json.loads(out.read_text())["arches"]["x86_64"]
+    failed = {f["header"]: f["error"] for f in arch["failed"]}
+    assert "unsafe include" in failed["hvm/e820.h"]
+    assert "XENPATCH_SECRET" not in out.read_text()
+
+
+def test_no_tree_configured(tmp_path, cache):
+    config = tmp_path / "config.toml"
+    config.write_text('[tree]\npath = "does-not-exist"\n')
+    proc = subprocess.run([sys.executable, "-m", "xenpatch.cli", "--config", str(config), "abi",
+                           "dump"], capture_output=True, text=True, cwd=tmp_path,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT),
+                                   XENPATCH_ABI_CACHE=str(cache)))
+    one_line_error(proc, 2, "does-not-exist")
+
+
+def test_check_exit_codes(xen_tree, cache):
+    proc = run("check", "--tree", str(xen_tree), "--format", "json", cache=cache)
+    doc = json.loads(proc.stdout)
+    assert doc["schema"] == "xenpatch-check/1"
+    errors = [f for f in doc["findings"] if f["severity"] == "error"]
+    assert proc.returncode == (1 if errors else 0)
