@@ -188,7 +188,7 @@ class Declarations:
         if not isinstance(record, Record) or record.size is not None:
             raise LayoutError(f"redefinition of {spelling}")
         members = [self._member(d) for d in node.decls if isinstance(d, c_ast.Decl)]
-        lay_out(record, members)
+        lay_out(record, members, self.target)
         self._done[id(node)] = record
         if node.name:
             self._register(spelling, record, node.coord)

@@ -13,8 +13,9 @@ test (tests/test_abi_compiler.py):
   bit-field is placed at the next free bit unless it would straddle a
   boundary of a unit of its declared type's size and alignment, in which
   case it starts at the next such boundary; ``:0`` moves to the next
-  boundary of its type; unnamed bit-fields do not raise the record's
-  alignment.
+  boundary of its type.  Unnamed (and ``:0``) bit-fields do not raise the
+  record's alignment on x86 (i386/x86-64 psABI), but do on arm32 and arm64
+  (AAPCS/AAPCS64: the container's alignment counts; measured with clang).
 * Enums: ``int``/``unsigned int`` sized unless a value needs 64 bits
   (gcc's rule; Linux targets do not use short enums).
 """
@@ -37,6 +38,7 @@ class Target:
     llong_align: int  # also double's
     char_signed: bool
     long_double: tuple[int, int]  # size, align
+    unnamed_bitfields_align: bool  # unnamed/zero-width bit-fields raise the record's alignment
 
     def base(self, names: tuple[str, ...]) -> Scalar | None:
         """The arithmetic type a list of type-specifier keywords names."""
@@ -60,10 +62,10 @@ class Target:
 
 
 TARGETS = {
-    "x86_32": Target("x86_32", 4, 4, 4, True, (12, 4)),
-    "x86_64": Target("x86_64", 8, 8, 8, True, (16, 16)),
-    "arm32": Target("arm32", 4, 4, 8, False, (8, 8)),
-    "arm64": Target("arm64", 8, 8, 8, False, (16, 16)),
+    "x86_32": Target("x86_32", 4, 4, 4, True, (12, 4), False),
+    "x86_64": Target("x86_64", 8, 8, 8, True, (16, 16), False),
+    "arm32": Target("arm32", 4, 4, 8, False, (8, 8), True),
+    "arm64": Target("arm64", 8, 8, 8, False, (16, 16), True),
 }
 
 
@@ -207,7 +209,7 @@ class LayoutError(Exception):
     """A record that cannot be laid out (incomplete member type, bad bit-field)."""
 
 
-def lay_out(record: Record, members: list[Member]) -> None:
+def lay_out(record: Record, members: list[Member], target: Target) -> None:
     """Fill RECORD's size, alignment and fields (the module docstring's rules)."""
     pos = 0  # bits
     align = 1
@@ -215,7 +217,7 @@ def lay_out(record: Record, members: list[Member]) -> None:
     out: list[Field] = []
     for m in members:
         if m.bits is not None:
-            pos, align = _place_bitfield(record, m, pos, align, out)
+            pos, align = _place_bitfield(record, m, pos, align, out, target)
             end = max(end, pos)
             continue
         size = _member_size(m)
@@ -236,7 +238,7 @@ def lay_out(record: Record, members: list[Member]) -> None:
 
 
 def _place_bitfield(record: Record, m: Member, pos: int, align: int,
-                    out: list[Field]) -> tuple[int, int]:
+                    out: list[Field], target: Target) -> tuple[int, int]:
     t = m.ctype.base if isinstance(m.ctype, Aligned) else m.ctype
     if not isinstance(t, (Scalar, Enum)) or t.size is None:
         raise LayoutError(f"bit-field {m.name} of non-integer type {m.spelling}")
@@ -244,6 +246,8 @@ def _place_bitfield(record: Record, m: Member, pos: int, align: int,
     unit, unit_align = t.size * 8, m.ctype.align * 8
     if record.kind == "union":
         pos = 0
+    if m.name or target.unnamed_bitfields_align:
+        align = max(align, m.ctype.align)
     if bits == 0:
         return (_round_up(pos, unit_align) if record.kind != "union" else 0), align
     if bits > unit:
@@ -251,8 +255,6 @@ def _place_bitfield(record: Record, m: Member, pos: int, align: int,
     if pos % unit_align + bits > unit:
         pos = _round_up(pos, unit_align)
     out.append(_field(m, pos // 8, t.size, pos))
-    if m.name:
-        align = max(align, m.ctype.align)
     return pos + bits, align
 
 
