@@ -235,3 +235,33 @@ def test_unit_patterns() -> None:
 def test_unit_not_a_xen_maintainers() -> None:
     with pytest.raises(InputError, match="xen-maintainers"):
         mt.parse_maintainers("THE REST\nM:\tA <a@b.c>\nF:\t*\n", lambda _: False)
+
+
+def test_master_of_xen_git_matches(xen_git: Path, tmp_path: Path) -> None:
+    """The newest MAINTAINERS and get_maintainer.pl of xen.git (real K: keywords under
+    XSM/FLASK, more sections); local only, CI has no xen.git."""
+    tree = tmp_path / "xen"
+    subprocess.run(["git", "clone", "-q", "--shared", str(xen_git), str(tree)], check=True)
+    listed = subprocess.run(["git", "ls-files"], cwd=tree, capture_output=True, text=True,
+                            check=True).stdout.splitlines()
+    files = listed[::25] + ["xen/include/public/xen.h", "tools/libs/light/libxl_dom.c",
+                            "xen/include/public/xsm/flask_op.h", "xen/xsm/flask/hooks.c"]
+    differ = {}
+    for f in files:
+        want, got = get_maintainer_pl(tree, ["-f", f], tmp_path), ours(tree, [f])
+        if want != got:
+            differ[f] = (sorted(want - got), sorted(got - want))
+    assert differ == {}
+    assert len(files) >= 100
+    # And the same realistic patches as on 4.17, through master's script.
+    patches = _realistic_patches(tree)
+    for p in patches:
+        assert ours(tree, [str(p)]) == get_maintainer_pl(tree, [str(p)], tmp_path), p.name
+    # 7114bbfc84: the reviewers-only PPC64 section keeps THE REST on Cc.
+    assert THE_REST & ours(tree, ["xen/arch/ppc/setup.c"])
+
+
+def test_script_rules_of_4_17(xen_tree: Path) -> None:
+    text = (xen_tree / "scripts/get_maintainer.pl").read_text(encoding="latin-1")
+    assert mt.ScriptRules.of_script(text) == mt.ScriptRules(False, False)
+    assert mt.ScriptRules.of_script(None) == mt.ScriptRules(True, True)

@@ -84,12 +84,12 @@ def plan_messages(args: argparse.Namespace, config: Config, series_dir: Path,
     cc = [compose.check_address("--cc", a) for a in args.cc]
     reply_to = compose.check_message_id(args.in_reply_to) if args.in_reply_to else None
     tree = mtree.resolve_tree(config)
-    maint = mtree.load_maintainers(tree)
+    maint, rules = mtree.load_maintainers(tree), mtree.load_rules(tree)
     found: dict[str, Recipients] = {}
     for f in files:
         if not f.is_cover:
             found[f.name] = mtree.to_unicode(
-                mtree.mt.for_patches(maint, [(f.name, f.raw.decode("latin-1"))]))
+                mtree.mt.for_patches(maint, [(f.name, f.raw.decode("latin-1"))], rules))
     frm = sender(config, git_config, files[0])
     previous = st.load_state(series_dir)
     if previous is not None:

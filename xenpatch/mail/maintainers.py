@@ -165,8 +165,33 @@ def _section_depths(maint: Maintainers, path: str) -> dict[int, int]:
     return hits
 
 
-def recipients(maint: Maintainers, paths: Iterable[str], keyword_sections: Iterable[int] = ()
-               ) -> Recipients:
+@dataclass(frozen=True)
+class ScriptRules:
+    """How a tree's get_maintainer.pl treats THE REST; it changed in xen.git after 4.17.
+
+    * ``reviewers_keep_the_rest``: xen.git 7114bbfc84 "get_maintainer: Add THE
+      REST for sections with reviewers only" -- only a maintainer outside THE
+      REST lets THE REST be dropped, a reviewer does not;
+    * ``keywords_after_drop``: xen.git a2267eea69 "get_maintainer: Add
+      maintainers based on keyword after removing THE REST".
+    """
+
+    reviewers_keep_the_rest: bool = True
+    keywords_after_drop: bool = True
+
+    @staticmethod
+    def of_script(text: str | None) -> ScriptRules:
+        """The rules a get_maintainer.pl's text implements (None: no script, the newest rules)."""
+        if text is None:
+            return ScriptRules()
+        drop = text.find("$email_drop_the_rest_supporter_if_supporter_found &&")
+        keywords = text.find("@keyword_tvi = sort_and_uniq(@keyword_tvi);")
+        return ScriptRules(reviewers_keep_the_rest="ne 'reviewer'" in text,
+                           keywords_after_drop=drop != -1 and keywords > drop)
+
+
+def recipients(maint: Maintainers, paths: Iterable[str], keyword_sections: Iterable[int] = (),
+               rules: ScriptRules = ScriptRules()) -> Recipients:
     """The To/Cc get_maintainer.pl prints for PATHS plus the sections whose K: matched."""
     people: list[tuple[str, str]] = []  # (address as printed, role), duplicates kept
     lists: list[str] = []
@@ -180,14 +205,19 @@ def recipients(maint: Maintainers, paths: Iterable[str], keyword_sections: Itera
         # A file maintained only by THE REST (or by nothing) puts all of THE REST on Cc.
         if all(_role(maint.sections[i]) == f"supporter:{THE_REST}" for i in ordered):
             suppress_the_rest = False
-    for index in sorted(set(keyword_sections)):
-        _add_section(maint.sections[index], people, lists)
+    if not rules.keywords_after_drop:
+        for index in sorted(set(keyword_sections)):
+            _add_section(maint.sections[index], people, lists)
     # --drop_the_rest_supporter (default on): when more than one address was found,
-    # THE REST's maintainers are dropped unless some file needs them.
+    # THE REST's maintainers are dropped if someone else maintains the files.
     if suppress_the_rest and len(people) > 1:
-        others = [p for p in people if p[1] != f"supporter:{THE_REST}"]
-        if others:
-            people = others
+        ignored = {f"supporter:{THE_REST}"} | ({"reviewer"} if rules.reviewers_keep_the_rest
+                                                else set())
+        if any(role not in ignored for _, role in people):
+            people = [p for p in people if p[1] != f"supporter:{THE_REST}"]
+    if rules.keywords_after_drop:
+        for index in sorted(set(keyword_sections)):
+            _add_section(maint.sections[index], people, lists)
     return Recipients(to=_unique(lists), cc=_unique(format_address(a) for a, _ in people))
 
 
@@ -298,17 +328,19 @@ def file_keywords(maint: Maintainers, content: str) -> frozenset[int]:
     return frozenset(kw.section for kw in maint.keywords if kw.anywhere.search(content))
 
 
-def for_paths(maint: Maintainers, paths: Iterable[str], contents: Mapping[str, str]) -> Recipients:
+def for_paths(maint: Maintainers, paths: Iterable[str], contents: Mapping[str, str],
+              rules: ScriptRules = ScriptRules()) -> Recipients:
     """``get_maintainer.pl -f PATH...``: CONTENTS holds the text of the paths that are files."""
     paths = tuple(paths)
     keyword_hits: set[int] = set()
     for path in paths:
         if path in contents and path != "MAINTAINERS":
             keyword_hits |= file_keywords(maint, contents[path])
-    return recipients(maint, paths, keyword_hits)
+    return recipients(maint, paths, keyword_hits, rules)
 
 
-def for_patches(maint: Maintainers, patches: Iterable[tuple[str, str]]) -> Recipients:
+def for_patches(maint: Maintainers, patches: Iterable[tuple[str, str]],
+                rules: ScriptRules = ScriptRules()) -> Recipients:
     """``get_maintainer.pl PATCH...`` for (name, text) pairs; a text without a diff is an InputError."""
     files: set[str] = set()
     keyword_hits: set[int] = set()
@@ -318,4 +350,4 @@ def for_patches(maint: Maintainers, patches: Iterable[tuple[str, str]]) -> Recip
             raise InputError(f"{name}: not a patch (no diff in it)")
         files.update(touched)
         keyword_hits |= hits
-    return recipients(maint, sorted(files), keyword_hits)
+    return recipients(maint, sorted(files), keyword_hits, rules)

@@ -40,6 +40,12 @@ def load_maintainers(tree: Path) -> mt.Maintainers:
     return mt.parse_maintainers(text, lambda rel: (tree / rel).is_dir(), str(path))
 
 
+def load_rules(tree: Path) -> mt.ScriptRules:
+    """Which generation of get_maintainer.pl the tree ships (its THE REST rules)."""
+    script = tree / "scripts" / "get_maintainer.pl"
+    return mt.ScriptRules.of_script(read_text(script) if script.is_file() else None)
+
+
 def read_text(path: Path) -> str:
     """A file's bytes as latin-1 (one character per byte, as the Perl script sees them)."""
     try:
@@ -104,7 +110,8 @@ def _recipients_bytes(tree: Path, args: Sequence[str]) -> mt.Recipients:
     if patches and len(patches) != len(args):
         raise InputError(f"{patches[0]}: give either patches or paths, not both")
     if patches:
-        return mt.for_patches(maint, [(name, read_text(Path(name))) for name in patches])
+        return mt.for_patches(maint, [(name, read_text(Path(name))) for name in patches],
+                              load_rules(tree))
     paths = [tree_relative(a, tree) for a in args]
     contents = {p: read_text(tree / p) for p in paths if p and not p.endswith("/")}
-    return mt.for_paths(maint, paths, contents)
+    return mt.for_paths(maint, paths, contents, load_rules(tree))
