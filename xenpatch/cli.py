@@ -165,17 +165,24 @@ def emit_json(doc: dict[str, Any], output: str | None = None) -> None:
 
 
 def _handlers() -> dict[str, Callable[[argparse.Namespace, Config], int]]:
-    """Each capability's command module: ``(args, config) -> exit code``."""
-    from .abi import command as abi
-    from .generate import command as generate
-    from .mail import command as mail
+    """Each capability's command module: ``(args, config) -> exit code``.
+
+    Imported only when its command runs, so that a quick command (a warm
+    ``abi dump``) does not pay for GitPython, jinja2 or requests."""
+    import importlib
+
+    def lazy(module: str, name: str) -> Callable[[argparse.Namespace, Config], int]:
+        def handler(args: argparse.Namespace, config: Config) -> int:
+            return getattr(importlib.import_module(module, __package__), name)(args, config)
+        return handler
+
     return {
-        "abi_dump": abi.dump,
-        "abi_check": abi.check,
-        "abi_diff": abi.diff,
-        "generate": generate.generate,
-        "send": mail.send,
-        "maintainers": mail.maintainers,
+        "abi_dump": lazy(".abi.command", "dump"),
+        "abi_check": lazy(".abi.command", "check"),
+        "abi_diff": lazy(".abi.command", "diff"),
+        "generate": lazy(".generate.command", "generate"),
+        "send": lazy(".mail.command", "send"),
+        "maintainers": lazy(".mail.command", "maintainers"),
     }
 
 

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from ..errors import UsageError
@@ -63,6 +61,8 @@ def dump(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "t
     todo = [a for a in arches if a not in models]
     workers = min(len(todo), jobs or os.cpu_count() or 1)
     if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor  # not on the warm path
+
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = {a: pool.submit(arch_model, dict(source.files), a, profile, cpp) for a in todo}
             for arch, fut in futures.items():
@@ -76,8 +76,24 @@ def dump(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "t
                     tuple(models[a] for a in arches))
 
 
+def dump_json(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "tools", *,
+              cpp: str = "cpp", cache_dir: Path | None = None, jobs: int = 0) -> str:
+    """``dump(...).dumps()``; when every arch is cached, spliced from the cached text
+    without building the model (the warm ``abi dump`` path)."""
+    from . import cache
+
+    key = cache.Key.of(source, profile, cpp)
+    texts = {a: cache.load_text(cache_dir, key, a) for a in arches}
+    if any(t is None for t in texts.values()) or len(set(arches)) != len(arches):
+        return dump(source, arches, profile, cpp=cpp, cache_dir=cache_dir, jobs=jobs).dumps()
+    return cache.document_text(Source(source.description, source.rev, profile),
+                               {a: t for a, t in texts.items() if t is not None})
+
+
 def arch_model(files: Mapping[str, bytes], arch: str, profile: str, cpp: str) -> ArchModel:
     """The model of one arch (runs in a worker process)."""
+    import tempfile
+
     from . import pipeline
 
     with tempfile.TemporaryDirectory(prefix="xenpatch-abi-") as tmp:

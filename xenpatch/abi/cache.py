@@ -4,7 +4,9 @@ Key: SHA-256 over the bytes of every header (with its path), the arch, the
 profile, the identity of the cpp binary (its resolved path, size and
 mtime) and of xenpatch's ABI code (version plus the size and mtime of each
 ``xenpatch/abi`` source file and include/ header).  Values are
-``ArchModel`` JSON, written atomically.  Location: ``[abi].cache``, else
+``ArchModel`` JSON, written atomically, formatted the way ``AbiModel.dumps``
+formats them so that a warm ``abi dump`` splices the cached text into its
+output without building the model (``document_text``).  Location: ``[abi].cache``, else
 ``$XDG_CACHE_HOME/xenpatch/abi`` (``~/.cache/xenpatch/abi``).
 """
 
@@ -14,11 +16,12 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from .model import ArchModel
+from .model import AbiModel, ArchModel, Source
 from .sources import HeaderSource
 
 _HERE = Path(__file__).resolve().parent
@@ -64,13 +67,27 @@ class Key:
         return cache_dir / self.digest[:2] / f"{self.digest}-{arch}.json"
 
 
+def load_text(cache_dir: Path | None, key: Key, arch: str) -> str | None:
+    """The cached JSON text of ARCH's model, or None."""
+    try:
+        return key.path(cache_dir or default_dir(), arch).read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
 def load(cache_dir: Path | None, key: Key, arch: str) -> ArchModel | None:
     """The cached model, or None (a missing or unreadable entry is a miss)."""
-    path = key.path(cache_dir or default_dir(), arch)
-    try:
-        return ArchModel.from_json(arch, json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
+    text = load_text(cache_dir, key, arch)
+    if text is None:
         return None
+    try:
+        return ArchModel.from_json(arch, json.loads(text))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def arch_text(model: ArchModel) -> str:
+    return json.dumps(model.to_json(), sort_keys=True, indent=1)
 
 
 def store(cache_dir: Path | None, key: Key, model: ArchModel) -> None:
@@ -79,7 +96,19 @@ def store(cache_dir: Path | None, key: Key, model: ArchModel) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(model.to_json(), sort_keys=True), encoding="utf-8")
+        tmp.write_text(arch_text(model), encoding="utf-8")
         tmp.replace(path)
     except OSError:
         return
+
+
+def document_text(source: Source, arch_texts: Mapping[str, str]) -> str:
+    """Exactly ``AbiModel(source, arches).dumps()``, from each arch's cached JSON text."""
+    marks = {arch: f"\0xenpatch-arch-{arch}" for arch in arch_texts}
+    doc = AbiModel(source).to_json()
+    doc["arches"] = marks
+    text = json.dumps(doc, sort_keys=True, indent=1)
+    for arch, mark in marks.items():
+        # The arch objects sit two levels deep: indent their lines by two more.
+        text = text.replace(json.dumps(mark), arch_texts[arch].replace("\n", "\n  "), 1)
+    return text + "\n"

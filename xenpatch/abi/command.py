@@ -59,13 +59,19 @@ def dump(args: argparse.Namespace, config: Config) -> int:
     """``abi dump``: the model as JSON (xenpatch-abi/1) or text."""
     from ..cli import emit
 
-    model = _dump(_source(args, config), config)
+    source = _source(args, config)
     if args.format == "text":
         from .report import model_text
 
-        emit(model_text(model), args.output)
-    else:
-        emit(model.dumps(), args.output)
+        emit(model_text(_dump(source, config)), args.output)
+        return 0
+    from . import api
+
+    cache = config.get("abi", "cache")
+    emit(api.dump_json(source, tuple(config.get("abi", "arches")), config.get("abi", "profile"),
+                       cpp=config.get("abi", "cpp"),
+                       cache_dir=config.resolve_path(cache) if cache else None,
+                       jobs=config.get("abi", "jobs")), args.output)
     return 0
 
 
