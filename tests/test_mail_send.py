@@ -48,6 +48,7 @@ class Mailbox:
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     drop_at: int | None = None
     failed_logins: int = 0
+    logins: int = 0
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
         if self.drop_at is not None and len(self.received) == self.drop_at:
@@ -67,6 +68,7 @@ class Mailbox:
         ok = (isinstance(auth_data, LoginPassword) and auth_data.login == USER.encode()
               and auth_data.password == PASSWORD.encode())
         self.failed_logins += not ok
+        self.logins += ok
         return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535
 
 
@@ -134,9 +136,10 @@ def git(repo: Path, *args: str) -> str:
            "GIT_COMMITTER_NAME": "Ada Tester", "GIT_COMMITTER_EMAIL": "ada@example.org",
            "GIT_AUTHOR_DATE": "2026-11-27T12:00:00Z", "GIT_COMMITTER_DATE": "2026-11-27T12:00:00Z",
            "PATH": "/usr/bin:/bin", "HOME": str(repo.parent), "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_CONFIG_GLOBAL": "/dev/null"}
-    return subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True,
-                          check=True).stdout
+           "GIT_CONFIG_GLOBAL": str(repo.parent / "no-such-gitconfig")}
+    proc = subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"git {args[0]}: {proc.stderr}"
+    return proc.stdout
 
 
 def _edit(clone: Path, rel: str, old: str, new: str, subject: str) -> None:
@@ -349,6 +352,7 @@ def test_batches_reconnect(series: Path, config_file: Path, git_config: Path,
     code, out, err = run(config_file, "send", str(series), "--yes", "--batch", "3", "--pause", "0",
                          capsys=capsys)
     assert (code, err) == (0, "") and len(box.received) == 4
+    assert box.logins == 2  # 3 messages, a new session, the 4th
 
 
 def test_tls_verification_is_real(series: Path, config_file: Path, git_config: Path,
