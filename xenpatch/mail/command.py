@@ -117,7 +117,7 @@ def send(args: argparse.Namespace, config: Config) -> int:
     if not args.yes:
         mbox = Path(args.mbox) if args.mbox else series_dir / "xenpatch-dry-run.mbox"
         _write(mbox, compose.mbox(pending))
-        _report(args, pending, state, f"dry run: nothing sent; {len(pending)} messages "
+        _report(args, pending, state, f"dry run: nothing sent; {_n(len(pending))} "
                 f"written to {mbox}; --yes sends them")
         return 0
     settings = smtp.settings_from(config, git_config, os.environ)
@@ -133,9 +133,13 @@ def send(args: argparse.Namespace, config: Config) -> int:
     envelope = getaddresses([pending[0].message["From"]])[0][1]
     smtp.deliver(settings, envelope, pending, accepted)
     before = len(messages) - len(pending)
-    _report(args, pending, current[0], f"sent {len(pending)} messages via {settings.where}"
+    _report(args, pending, current[0], f"sent {_n(len(pending))} via {settings.where}"
             + (f" ({before} sent before)" if before else ""))
     return 0
+
+
+def _n(count: int) -> str:
+    return f"{count} message" + ("" if count == 1 else "s")
 
 
 def _write(path: Path, data: bytes) -> None:
