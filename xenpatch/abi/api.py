@@ -59,17 +59,17 @@ def dump(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "t
         if hit is not None:
             models[arch] = hit
     todo = [a for a in arches if a not in models]
-    workers = min(len(todo), jobs or os.cpu_count() or 1)
-    if workers > 1:
+    groups = _groups(todo, jobs or os.cpu_count() or 1)
+    if len(groups) > 1:
         from concurrent.futures import ProcessPoolExecutor  # not on the warm path
 
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {a: pool.submit(arch_model, dict(source.files), a, profile, cpp) for a in todo}
-            for arch, fut in futures.items():
-                models[arch] = fut.result()
-    else:
-        for arch in todo:
-            models[arch] = arch_model(source.files, arch, profile, cpp)
+        with ProcessPoolExecutor(max_workers=len(groups)) as pool:
+            futures = [pool.submit(arch_models, dict(source.files), g, profile, cpp)
+                       for g in groups]
+            for fut in futures:
+                models.update((m.arch, m) for m in fut.result())
+    elif groups:
+        models.update((m.arch, m) for m in arch_models(source.files, groups[0], profile, cpp))
     for arch in todo:
         cache.store(cache_dir, key, models[arch])
     return AbiModel(Source(source.description, source.rev, profile),
@@ -90,14 +90,30 @@ def dump_json(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str
                                {a: t for a, t in texts.items() if t is not None})
 
 
-def arch_model(files: Mapping[str, bytes], arch: str, profile: str, cpp: str) -> ArchModel:
-    """The model of one arch (runs in a worker process)."""
+def _groups(arches: Sequence[str], workers: int) -> list[list[str]]:
+    """Arches per worker: as many groups as workers, an arch family (x86, arm) kept
+    together so that its arches share parsed segments."""
+    if not arches:
+        return []
+    if workers >= len(arches):
+        return [[a] for a in arches]
+    groups: list[list[str]] = [[] for _ in range(min(workers, len(arches)))]
+    for i, arch in enumerate(sorted(arches, key=lambda a: (_FAMILY[a][0], a))):
+        groups[i * len(groups) // len(arches)].append(arch)
+    return [g for g in groups if g]
+
+
+def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str,
+                cpp: str) -> list[ArchModel]:
+    """The models of ARCHES (runs in a worker process)."""
     import tempfile
 
     from . import pipeline
+    from .parse import SegmentParser
 
+    parser = SegmentParser()
     with tempfile.TemporaryDirectory(prefix="xenpatch-abi-") as tmp:
-        return pipeline.run(files, arch, profile, cpp, Path(tmp))
+        return [pipeline.run(files, arch, profile, cpp, Path(tmp), parser) for arch in arches]
 
 
 def failure(header: str, error: str) -> HeaderFailure:

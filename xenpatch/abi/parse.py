@@ -16,6 +16,8 @@ import re
 
 from pycparser import c_ast, c_parser
 
+from .preprocess import WRAPPER
+
 _KEEP_ATTRS = {"aligned": "aligned", "__aligned__": "aligned", "packed": "packed",
                "__packed__": "packed"}
 _KEYWORDS = {
@@ -28,6 +30,8 @@ _KEYWORDS = {
 _WORD = re.compile(r"\b(" + "|".join(re.escape(k) for k in _KEYWORDS) + r")\b")
 _ATTR = re.compile(r"\b__attribute__\s*\(\(")
 _ERROR = re.compile(r"^(.*?):(\d+)(?::(\d+))?: (.*)$", re.S)
+_IDENT = re.compile(r"[A-Za-z_]\w*")
+_SEGMENT = re.compile(r'^# \d+ "' + re.escape(WRAPPER) + r'"', re.M)
 
 
 class ParseFailure(Exception):
@@ -100,12 +104,72 @@ def parse(text: str, filename: str) -> c_ast.FileAST:
     try:
         return parser.parse(rewrite_gnu(text), filename)
     except c_parser.ParseError as e:
-        msg = str(e)
-        m = _ERROR.match(msg)
-        if m:
-            raise ParseFailure(m.group(1), int(m.group(2)),
-                               int(m.group(3)) if m.group(3) else None, m.group(4)) from e
-        file, _, message = msg.partition(": ")
-        lexer = parser.clex
-        raise ParseFailure(getattr(lexer, "_filename", file) or file,
-                           getattr(lexer, "_lineno", 0), None, message or msg) from e
+        raise _failure(e, parser, filename) from e
+
+
+class _ScopedParser(c_parser.CParser):
+    """pycparser's parser, started with a given set of typedef names in scope."""
+
+    def parse_in_scope(self, text: str, filename: str, scope: dict[str, bool]) -> c_ast.FileAST:
+        # CParser.parse() with a seeded file scope (pycparser 3.x internals).
+        self._scope_stack = [dict(scope)]
+        self._typedef_checked_token = None
+        self.clex.input(text, filename)
+        self._tokens = c_parser._TokenStream(self.clex.token)
+        ast = self._parse_translation_unit_or_empty()
+        tok = self._peek()
+        if tok is not None:
+            self._parse_error(f"before: {tok.value}", self._tok_coord(tok))
+        return ast
+
+    @property
+    def file_scope(self) -> dict[str, bool]:
+        return self._scope_stack[0]
+
+
+class SegmentParser:
+    """Parses translation units from ``preprocess.run_cpp``, reusing identical segments."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[str, tuple[tuple[str, bool], ...]],
+                         tuple[list[c_ast.Node], dict[str, bool]]] = {}
+        self.reused = 0
+
+    def parse(self, text: str, filename: str) -> c_ast.FileAST:
+        text = rewrite_gnu(text)
+        starts = [m.start() for m in _SEGMENT.finditer(text)]
+        bounds = zip([0, *starts], [*starts, len(text)], strict=True)
+        parser = _ScopedParser(dialect="c23")
+        scope: dict[str, bool] = {}
+        ext: list[c_ast.Node] = []
+        for start, end in bounds:
+            segment = text[start:end]
+            names = set(_IDENT.findall(segment))
+            key = (segment, tuple(sorted((n, scope[n]) for n in names if n in scope)))
+            done = self._done.get(key)
+            if done is None:
+                try:
+                    nodes = parser.parse_in_scope(segment, filename, scope).ext
+                except c_parser.ParseError as e:
+                    raise _failure(e, parser, filename) from e
+                delta = {n: v for n, v in parser.file_scope.items() if scope.get(n) != v}
+                done = self._done[key] = (nodes, delta)
+            else:
+                self.reused += 1
+            ext.extend(done[0])
+            scope.update(done[1])
+        return c_ast.FileAST(ext)
+
+
+def _failure(e: c_parser.ParseError, parser: c_parser.CParser, filename: str) -> ParseFailure:
+    """pycparser's message as file:line:col; some errors name only the file, then the
+    lexer's position says where."""
+    msg = str(e)
+    m = _ERROR.match(msg)
+    if m:
+        return ParseFailure(m.group(1), int(m.group(2)),
+                            int(m.group(3)) if m.group(3) else None, m.group(4))
+    file, _, message = msg.partition(": ")
+    lexer = parser.clex
+    return ParseFailure(getattr(lexer, "_filename", file) or file or filename,
+                        getattr(lexer, "_lineno", 0), None, message or msg)

@@ -16,7 +16,7 @@ from .api import applies_to, failure
 from .declare import Declarations, DeclareError
 from .layout import TARGETS
 from .model import ArchModel, HeaderFailure, Macro
-from .parse import ParseFailure, parse
+from .parse import ParseFailure, SegmentParser
 
 
 @dataclass(frozen=True)
@@ -30,9 +30,11 @@ class Pass:
     not_applicable: tuple[str, ...]
 
 
-def run(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path) -> ArchModel:
-    """The ArchModel of FILES on ARCH (TMP: a private scratch directory)."""
-    result = c_pass(files, arch, profile, cpp, tmp)
+def run(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path,
+        parser: SegmentParser | None = None) -> ArchModel:
+    """The ArchModel of FILES on ARCH (TMP: a private scratch directory; PARSER: shared by
+    the arches one worker does, to reuse the segments they have in common)."""
+    result = c_pass(files, arch, profile, cpp, tmp, parser or SegmentParser())
     types = tuple(sorted(result.decls.types.values(), key=lambda t: t.name))
     macros, redefined = _macros(result, arch)
     families = _families(macros, types)
@@ -41,12 +43,13 @@ def run(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path
                      families=families, types=types, redefined=redefined)
 
 
-def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path) -> Pass:
+def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path,
+           parser: SegmentParser) -> Pass:
     """Preprocess and parse every applicable header, dropping the ones that fail."""
     headers = sorted(h for h in files if h.endswith(".h"))
     not_applicable = [h for h in headers if not applies_to(h, arch)]
     failed = {h: e for h, e in pp.unsafe_includes(files).items() if h not in not_applicable}
-    public = pp.stage({h: d for h, d in files.items() if h not in failed}, tmp)
+    public = pp.stage({h: d for h, d in files.items() if h not in failed}, tmp / arch)
     todo = pp.order_headers(files, [h for h in headers
                                     if h not in failed and h not in not_applicable])
     header_of = lambda f: pp.relative_header(f, public)  # noqa: E731
@@ -68,7 +71,7 @@ def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: P
         split = pp.split_output(run.text, public, todo)
         try:
             decls = Declarations(TARGETS[arch], header_of)
-            decls.visit(parse(split.text, pp.WRAPPER))
+            decls.visit(parser.parse(split.text, pp.WRAPPER))
         except (ParseFailure, DeclareError) as e:
             header = header_of(e.file)
             root = split.roots.get((header, e.line)) or _nearest_root(split, header, e.line)

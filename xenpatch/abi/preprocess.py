@@ -135,9 +135,11 @@ def wrapper_text(headers: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cpp_argv(cpp: str, arch: str, profile: str, public: Path) -> list[str]:
+def cpp_argv(cpp: str, arch: str, profile: str) -> list[str]:
+    """cpp's arguments, run in the staging directory: the header root as ``public``
+    (relative, so that line markers read the same whatever the directory)."""
     argv = [cpp, "-nostdinc", "-undef", "-dD", "-std=gnu11", "-x", "c",
-            "-I", str(public), "-I", str(public.parent), "-I", str(INCLUDE_DIR)]
+            "-I", "public", "-I", ".", "-I", str(INCLUDE_DIR)]
     for name, value in ARCH_DEFINES[arch] + PROFILE_DEFINES[profile]:
         argv.append(f"-D{name}={value}")
     return argv
@@ -147,12 +149,12 @@ def run_cpp(cpp: str, arch: str, profile: str, public: Path, headers: Sequence[s
     """Preprocess HEADERS (paths relative to PUBLIC) as one translation unit."""
     wrapper = public.parent / WRAPPER
     wrapper.write_text(wrapper_text(headers), encoding="utf-8")
-    result = proc.run(cpp_argv(cpp, arch, profile, public) + [str(wrapper)], cwd=public.parent)
+    result = proc.run(cpp_argv(cpp, arch, profile) + [WRAPPER], cwd=public.parent)
     errors = _attribute_errors(result.stderr, public, headers) if result.returncode else {}
     if result.returncode and not errors:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise EnvironmentFailure(f"{cpp} exited {result.returncode}: {last}")
-    _check_markers(result.stdout, public)
+    _check_markers(result.stdout)
     return CppRun(result.stdout, errors)
 
 
@@ -202,14 +204,14 @@ def relative_header(path: str, public: Path) -> str:
     return ""
 
 
-def _check_markers(text: str, public: Path) -> None:
+def _check_markers(text: str) -> None:
     """Every file cpp read must be a staged header, the wrapper or one of include/."""
-    allowed = (str(public.parent) + "/", str(INCLUDE_DIR) + "/")
     for m in re.finditer(r'^# \d+ "([^"]*)"', text, re.M):
         name = m.group(1)
-        if name.startswith("<"):
+        if name.startswith("<") or name == WRAPPER:
             continue
-        if not posixpath.normpath(name).startswith(allowed):
+        norm = posixpath.normpath(name)
+        if not (norm.startswith("public/") or norm.startswith(str(INCLUDE_DIR) + "/")):
             raise InputError(f"{name}: outside the header root (a #line or #include escaped it)")
 
 
