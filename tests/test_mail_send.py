@@ -313,6 +313,10 @@ def test_wrong_password_exit_3_and_nothing_recorded(series: Path, config_file: P
     state = (series / ".xenpatch-send.json").read_text()
     assert '"sent": null' in state and '"sent": "' not in state
     assert "not-the-password-42" not in out + err + state and PASSWORD not in out + err + state
+    # -v adds the traceback; it holds no credentials either.
+    code, out, err = run(config_file, "-v", "send", str(series), "--yes", capsys=capsys)
+    assert code == 3 and "Traceback" in err
+    assert "not-the-password-42" not in out + err and PASSWORD not in out + err
 
 
 def test_dropped_connection_then_rerun_sends_the_rest(series: Path, config_file: Path,
