@@ -158,6 +158,19 @@ def test_errors_carry_file_and_line():
     assert e2.value.file == "t.h" and "incomplete" in e2.value.message
 
 
+def test_layout_changing_constructs_we_do_not_model_are_errors_not_guesses():
+    for text in ("#pragma pack(4)\nstruct p { char c; int i; };",
+                 "struct q { char c; int i; } __attribute__((packed));",
+                 "struct __attribute__((packed)) r { char c; int i; };"):
+        with pytest.raises((DeclareError, ParseFailure)):
+            declare("x86_64", rewrite_gnu(text))
+
+
+def test_aligned_record():
+    d = declare("x86_32", rewrite_gnu("struct __attribute__((aligned(16))) s { int a; };"))
+    assert (d.types["struct s"].size, d.types["struct s"].align) == (16, 16)
+
+
 def test_headers_of_other_arches_are_not_applicable():
     assert api.applies_to("arch-x86/xen-mca.h", "x86_32")
     assert not api.applies_to("arch-x86/xen-x86_32.h", "x86_64")

@@ -91,6 +91,8 @@ class Declarations:
                     self._typedef(node)
                 elif isinstance(node, c_ast.Decl) and not isinstance(node.type, c_ast.FuncDecl):
                     self.resolve(node.type)
+                elif isinstance(node, c_ast.Pragma) and node.string.split("(")[0].strip() == "pack":
+                    raise LayoutError(f"#pragma {node.string} is not supported")
             except (LayoutError, ArithmeticError, ValueError) as e:
                 coord = node.coord
                 raise DeclareError(coord.file if coord else "", coord.line if coord else 0,
@@ -189,6 +191,10 @@ class Declarations:
             raise LayoutError(f"redefinition of {spelling}")
         members = [self._member(d) for d in node.decls if isinstance(d, c_ast.Decl)]
         lay_out(record, members, self.target)
+        own = self._attributes(record, node.attributes or [])  # struct [[gnu::aligned(N)]] s
+        if isinstance(own, Aligned) and record.size is not None:
+            record.align = own.align
+            record.size = -(-record.size // own.align) * own.align
         self._done[id(node)] = record
         if node.name:
             self._register(spelling, record, node.coord)
