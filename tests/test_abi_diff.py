@@ -175,3 +175,12 @@ def test_renderings():
     md = changes_markdown(changes)
     assert "| breaking | macro-removed | `SIF_PRIVILEGED` | 1 |  | x86_64, x86_32 | xen.h:870 |" in md
     assert changes_text(()) == "0 changes: 0 breaking, 0 compatible, 0 info\n"
+
+
+def test_versions_and_max_markers_move_by_design():
+    old = both(macros=MACROS + (Macro("XEN_DOMCTL_INTERFACE_VERSION", 21, "0x15", "domctl.h", 34),
+                                Macro("XEN_ELFNOTE_MAX", 18, "XEN_ELFNOTE_PHYS32_ENTRY", "elfnote.h", 220)))
+    new = both(macros=MACROS + (Macro("XEN_DOMCTL_INTERFACE_VERSION", 23, "0x17", "domctl.h", 34),
+                                Macro("XEN_ELFNOTE_MAX", 19, "XEN_ELFNOTE_PHYS32_RELOC", "elfnote.h", 222)))
+    assert {(c.name, c.severity) for c in diff_models(old, new)} == {
+        ("XEN_DOMCTL_INTERFACE_VERSION", "info"), ("XEN_ELFNOTE_MAX", "info")}

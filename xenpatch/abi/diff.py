@@ -19,7 +19,12 @@ Severity rules (what a guest or toolstack built against OLD sees with NEW):
   so that removal is compatible too.  A field added at the end of a struct
   that grows it is breaking (its record's size moved: both the field and
   the size change are reported as breaking).
-* **info** — a change the compiler does not see in the layout: a field
+* **info** — a change that is meant to happen or that the compiler does not
+  see in the layout: a version number (``__XEN_LATEST_INTERFACE_VERSION__``,
+  ``XEN_DOMCTL_INTERFACE_VERSION``: bumped on purpose with each interface
+  change, xen-compat.h, domctl.h) or a ``*_MAX`` marker ("Used for ABI
+  checking", domctl.h: it follows the newest member) that changed value; a
+  field
   whose type is spelt differently but has the same size and position
   (``uint64_t`` to ``uint64_aligned_t`` on x86_64); a macro whose integer
   value cannot be computed on one side (``value`` None), so only its text
@@ -51,6 +56,8 @@ KINDS = (
 SEVERITIES = ("breaking", "compatible", "info")
 # Names Xen gives to padding and reserved space in public structs
 # (xen/include/public/*.h: pad, _pad1, pad0[3], reserved, rsvd, _rsvd).
+# Macros whose value changes by design: interface versions and *_MAX markers.
+_MOVING = re.compile(r"(INTERFACE_VERSION|_MAX)_*$")
 _PADDING = re.compile(r"^_*(pad|padding|reserved|rsvd|resvd|unused)\d*$", re.IGNORECASE)
 
 
@@ -115,7 +122,8 @@ def _diff_macros(old: ArchModel, new: ArchModel, skip: set[str],
         a, b = om[name], nm[name]
         if a.value is not None and b.value is not None:
             if a.value != b.value:
-                out.append(Change("macro-value-changed", "breaking", name, arch, b.header,
+                severity = "info" if _MOVING.search(name) else "breaking"
+                out.append(Change("macro-value-changed", severity, name, arch, b.header,
                                   b.line, a.value, b.value))
         elif a.value != b.value or a.expr != b.expr:
             out.append(Change("macro-value-changed", "info", name, arch, b.header, b.line,
