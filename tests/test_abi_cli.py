@@ -129,3 +129,23 @@ def test_check_exit_codes(xen_tree, cache):
     assert doc["schema"] == "xenpatch-check/1"
     errors = [f for f in doc["findings"] if f["severity"] == "error"]
     assert proc.returncode == (1 if errors else 0)
+
+
+def test_diff_of_a_dump_file_and_a_changed_tree(xen_tree, xen_clone, cache, tmp_path):
+    old = tmp_path / "old.json"
+    assert run("dump", "--tree", str(xen_tree), "--arch", "x86_64", "-o", str(old),
+               cache=cache).returncode == 0
+    same = run("diff", str(old), str(xen_tree), "--arch", "x86_64", cache=cache)
+    assert same.returncode == 0, same.stderr
+    vcpu = xen_clone / "xen/include/public/vcpu.h"
+    text = vcpu.read_text()
+    assert "struct vcpu_register_vcpu_info {\n    uint64_t mfn;" in text
+    vcpu.write_text(text.replace("struct vcpu_register_vcpu_info {\n    uint64_t mfn;",
+                                 "struct vcpu_register_vcpu_info {\n    uint32_t mfn;", 1))
+    changed = run("diff", str(old), str(xen_clone), "--arch", "x86_64", "--format", "json",
+                  cache=cache)
+    assert changed.returncode == 1, changed.stderr
+    kinds = {(c["kind"], c["name"]) for c in json.loads(changed.stdout)["changes"]}
+    assert ("type-size-changed", "struct vcpu_register_vcpu_info") in kinds
+    missing = run("diff", str(tmp_path / "nope.json"), str(old), cache=cache)
+    one_line_error(missing, 2, "nope.json")
