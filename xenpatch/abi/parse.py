@@ -57,7 +57,9 @@ def _attribute_end(text: str, start: int) -> int:
 
 
 def _split_top(args: str) -> list[str]:
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for c in args:
         if c == "," and depth == 0:
             out.append("".join(cur))
