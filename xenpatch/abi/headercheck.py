@@ -69,19 +69,21 @@ def header_sets(header: str) -> tuple[str, ...]:
 
 
 def _argv(check: str, header: str, public: Path, cc: str, cxx: str) -> tuple[list[str], str | None]:
+    # Xen's Makefile writes to /dev/null; as root, a failing gcc unlinks its
+    # output file, so a scratch file in the private directory stands in.
     prereq = _PREREQ.get(header)
     if check == "headers.chk":
         return [cc, "-x", "c", "-ansi", "-Wall", "-Werror", "-include", "stdint.h",
-                "-S", "-o", "/dev/null", str(public / header)], None
+                "-S", "-o", str(public.parent / "out.s"), str(public / header)], None
     stdin = f'#include "{public / header}"\n'
     if check == "headers99.chk":
         extra = ["-include", f"{prereq}.h"] if prereq else []
         return [cc, "-x", "c", "-std=c99", "-Wall", "-Werror", "-include", "stdint.h", *extra,
-                "-S", "-o", "/dev/null", "-"], stdin
+                "-S", "-o", str(public.parent / "out.s"), "-"], stdin
     extra = ["-include", f"c{prereq}"] if prereq else []
     return [cxx, "-x", "c++", "-std=gnu++98", "-Wall", "-Werror", "-D__XEN_TOOLS__",
             "-include", "stdint.h", "-include", str(public / "xen.h"), *extra,
-            "-S", "-o", "/dev/null", "-"], stdin
+            "-S", "-o", str(public.parent / "out.s"), "-"], stdin
 
 
 def check_headers(files: Mapping[str, bytes], headers: Sequence[str], *, cc: str = "gcc",
