@@ -37,3 +37,14 @@ def test_help_and_version(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "generate" in proc.stdout and "maintainers" in proc.stdout
     proc = xenpatch("--version", cwd=tmp_path)
     assert proc.returncode == 0 and proc.stdout.startswith("xenpatch ")
+
+
+def test_output_to_a_device_writes_through_and_keeps_it(tmp_path: Path) -> None:
+    from xenpatch.cli import emit
+
+    emit("x\n", "/dev/null")
+    assert Path("/dev/null").is_char_device()
+    out = tmp_path / "out.txt"
+    emit("hello\n", str(out))
+    assert out.read_text() == "hello\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]

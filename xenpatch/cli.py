@@ -148,6 +148,14 @@ def emit(text: str, output: str | None = None) -> None:
     """Write TEXT to OUTPUT (atomically) or stdout."""
     if output:
         path = Path(output)
+        if path.exists() and not path.is_file():
+            # A device or FIFO (-o /dev/stdout): write through, never replace it.
+            try:
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(text)
+            except OSError as e:
+                raise UsageError(f"-o {output}: cannot write: {e.strerror}") from e
+            return
         tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
         try:
             tmp.write_text(text, encoding="utf-8")
