@@ -71,3 +71,10 @@ def xen_git() -> Path:
     if not (XEN_GIT / "HEAD").exists() and not (XEN_GIT / ".git").exists():
         pytest.skip(f"no xen.git at {XEN_GIT} (set XENPATCH_XEN_GIT); local-only test")
     return XEN_GIT
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Nothing the tests ran may have replaced /dev/null (a rename over it, as root, would)."""
+    if not Path("/dev/null").is_char_device():
+        session.exitstatus = 1
+        print("\nconftest: /dev/null is no longer a character device", file=sys.stderr)
