@@ -101,13 +101,19 @@ def options(config: Config, tree: Path, out: Path, build_check: bool) -> Any:
         jobs=config.get("abi", "jobs"), suppress=tuple(config.suppress))
 
 
+MAX_DETAILS = 12
+
+
 def summary_text(result: Any) -> str:
     lines = [f"xenpatch generate {result.change}: bit {result.bit}, branch {result.branch}, "
              f"base {result.base[:12]}"]
     for c in result.checks:
         lines.append(f"  {'ok  ' if c.ok else 'FAIL'} {c.name}: {c.summary}")
         if not c.ok:
-            lines += [f"         {d}" for d in c.details]
+            lines += [f"         {d}" for d in c.details[:MAX_DETAILS]]
+            if len(c.details) > MAX_DETAILS:
+                lines.append(f"         ... and {len(c.details) - MAX_DETAILS} more "
+                             "(--format json lists them all)")
     if result.files:
         lines.append(f"wrote {len(result.files)} files to {result.files[0].parent}:")
         lines += [f"  {f.name}" for f in result.files]

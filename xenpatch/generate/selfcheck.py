@@ -47,12 +47,25 @@ def judge_findings(base: Sequence, result: Sequence) -> CheckResult:
     return CheckResult("abi-check", True, "no new error-level finding")
 
 
+def newly_failed(base: AbiModel, result: AbiModel) -> list[str]:
+    """Headers that parse in BASE but not in RESULT, one line each with the arches."""
+    failed: dict[tuple[str, str], list[str]] = {}
+    for arch in result.arches:
+        before = {f.header for f in base.arch_map[arch.arch].failed} \
+            if arch.arch in base.arch_map else set()
+        for f in arch.failed:
+            if f.header not in before:
+                failed.setdefault((f.header, f.error), []).append(arch.arch)
+    return [f"{header}: no longer parses: {error} [{','.join(arches)}]"
+            for (header, error), arches in sorted(failed.items())]
+
+
 def judge_diff(changes: Sequence[Change], added: dict[str, int], moved: Sequence[str],
-               model: AbiModel) -> CheckResult:
+               model: AbiModel, base: AbiModel | None = None) -> CheckResult:
     """Only ADDED macros (name -> value) added, on every arch of MODEL; only MOVED markers
-    changed value; nothing else."""
+    changed value; no header of BASE stopped parsing; nothing else."""
     arches = tuple(a.arch for a in model.arches)
-    bad: list[str] = []
+    bad: list[str] = newly_failed(base, model) if base is not None else []
     seen: dict[str, set[str]] = {n: set() for n in added}
     for ch in changes:
         if ch.kind == "macro-added" and ch.name in added:

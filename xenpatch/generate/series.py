@@ -172,7 +172,7 @@ def _self_checks(spec: ChangeSpec, opts: Options, scratch: gitrepo.git.Repo, wor
     markers = [m.name for m in find_family(base_model, spec.family).markers
                if any(i == m.line - 1 for i, _ in plan.markers)]
     diff = selfcheck.judge_diff(diff_models(base_model, result_model), added, markers,
-                                result_model)
+                                result_model, base_model)
     public = gitrepo.read_files(scratch, head, PUBLIC.rstrip("/"), (".h",))
     headers = [p[len(PUBLIC):] for p in touched if p.startswith(PUBLIC)]
     hdr = selfcheck.judge_headers(check_headers(public, headers))
