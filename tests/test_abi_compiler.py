@@ -26,14 +26,13 @@ def xen_source(xen_tree: Path) -> sources.HeaderSource:
     return sources.from_tree(xen_tree)
 
 
-@pytest.mark.parametrize("profile", ["tools", "guest"])
-def test_dump_agrees_with_the_compilers(xen_source, profile, tmp_path, request):
-    model = api.dump(xen_source, ARCHES, profile, cache_dir=tmp_path / "cache")
+def _agreement(src: sources.HeaderSource, profile: str, tmp_path: Path) -> None:
+    model = api.dump(src, ARCHES, profile, cache_dir=tmp_path / "cache")
     report = {}
     disagreements: list[str] = []
     for arch in model.arches:
-        public = pp.stage(xen_source.files, tmp_path / arch.arch)
-        p = probe.build_probe(arch, pp.order_headers(xen_source.files, list(arch.headers)))
+        public = pp.stage(src.files, tmp_path / arch.arch)
+        p = probe.build_probe(arch, pp.order_headers(src.files, list(arch.headers)))
         outcome = probe.run_probe(p, profile, public)
         report[arch.arch] = dict(outcome.counts, checked=outcome.checked,
                                  disagreements=len(outcome.disagreements))
@@ -42,8 +41,18 @@ def test_dump_agrees_with_the_compilers(xen_source, profile, tmp_path, request):
         assert outcome.counts["types"] > 400 and outcome.counts["fields"] > 2000
         assert outcome.counts["bitfields"] > 10 and outcome.counts["enumerators"] > 100
         assert outcome.counts["macros"] > 1000 and outcome.checked > 9000
-    print(f"\ncompiler agreement ({profile}): {json.dumps(report, sort_keys=True)}")
+    print(f"\ncompiler agreement ({src.description}, {profile}): "
+          f"{json.dumps(report, sort_keys=True)}")
     assert disagreements == []
+
+
+@pytest.mark.parametrize("profile", ["tools", "guest"])
+def test_dump_agrees_with_the_compilers(xen_source, profile, tmp_path):
+    _agreement(xen_source, profile, tmp_path)
+
+
+def test_dump_of_xen_master_agrees_with_the_compilers(xen_git, tmp_path):
+    _agreement(sources.from_tree(xen_git, "master"), "tools", tmp_path)
 
 
 def test_probe_detects_a_wrong_layout(xen_source, tmp_path):
