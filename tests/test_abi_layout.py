@@ -12,7 +12,7 @@ import pytest
 from xenpatch.abi import api, preprocess
 from xenpatch.abi.declare import Declarations, DeclareError
 from xenpatch.abi.layout import TARGETS
-from xenpatch.abi.parse import ParseFailure, parse, rewrite_gnu
+from xenpatch.abi.parse import ParseFailure, SegmentParser, parse, rewrite_gnu
 
 STDINT = """
 typedef unsigned char uint8_t; typedef unsigned short uint16_t; typedef unsigned int uint32_t;
@@ -187,3 +187,9 @@ def test_unsafe_includes_are_found_before_cpp_runs():
     bad = preprocess.unsafe_includes(files)
     assert set(bad) == {"io/b.h", "c.h", "d.h"}
     assert bad["io/b.h"].startswith("io/b.h:1: unsafe include")
+
+
+def test_input_nested_too_deeply_is_a_parse_failure():
+    with pytest.raises(ParseFailure) as e:
+        SegmentParser().parse('# 1 "t.h"\nint x = ' + "(" * 5000 + "1" + ")" * 5000 + ";", "w.c")
+    assert e.value.file == "t.h" and "too deeply" in e.value.message

@@ -93,7 +93,7 @@ class Declarations:
                     self.resolve(node.type)
                 elif isinstance(node, c_ast.Pragma) and node.string.split("(")[0].strip() == "pack":
                     raise LayoutError(f"#pragma {node.string} is not supported")
-            except (LayoutError, ArithmeticError, ValueError) as e:
+            except (LayoutError, ArithmeticError, ValueError, RecursionError) as e:
                 coord = node.coord
                 raise DeclareError(coord.file if coord else "", coord.line if coord else 0,
                                    str(e)) from e

@@ -154,6 +154,11 @@ class SegmentParser:
                     nodes = parser.parse_in_scope(segment, filename, scope).ext
                 except c_parser.ParseError as e:
                     raise _failure(e, parser, filename) from e
+                except RecursionError as e:  # untrusted input nested beyond Python's stack
+                    lexer = parser.clex
+                    raise ParseFailure(getattr(lexer, "_filename", filename),
+                                       getattr(lexer, "_lineno", 0), None,
+                                       "nested too deeply to parse") from e
                 delta = {n: v for n, v in parser.file_scope.items() if scope.get(n) != v}
                 done = self._done[key] = (nodes, delta)
             else:
