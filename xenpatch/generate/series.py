@@ -22,7 +22,7 @@ from ..abi.model import AbiModel
 from ..errors import FindingsError, InputError, UsageError
 from . import selfcheck
 from .compose import PatchText, compose
-from .flag import check_name_free, choose_bit, find_family, plan_flag
+from .flag import FlagPlan, check_name_free, choose_bit, find_family, plan_flag
 from .render import make_env, render
 from .spec import ChangeSpec
 
@@ -154,7 +154,7 @@ def _subject(path: Path) -> str:
 
 
 def _self_checks(spec: ChangeSpec, opts: Options, scratch: gitrepo.git.Repo, work: Path,
-                 base: str, head: str, files: list[Path], base_model: AbiModel, plan,
+                 base: str, head: str, files: list[Path], base_model: AbiModel, plan: FlagPlan,
                  patches: tuple[PatchText, ...], model_of: ModelFn,
                  ident: dict[str, str]) -> tuple[selfcheck.CheckResult, ...]:
     from ..abi import check as abicheck
