@@ -72,6 +72,12 @@ def test_missing_cpp_is_an_environment_failure(xen_tree, cache):
     one_line_error(proc, 3, "xenpatch-no-such-cpp")
 
 
+def test_a_cpp_that_is_not_a_preprocessor(xen_tree, cache):
+    proc = run("dump", "--tree", str(xen_tree), "--arch", "x86_64", cache=cache,
+               env={"XENPATCH_ABI_CPP": "true"})
+    one_line_error(proc, 3, "not a C preprocessor")
+
+
 def test_unknown_revision(xen_tree, cache):
     one_line_error(run("dump", "--tree", str(xen_tree), "--rev", "no-such-rev", cache=cache),
                    2, "no-such-rev")

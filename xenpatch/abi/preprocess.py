@@ -154,6 +154,8 @@ def run_cpp(cpp: str, arch: str, profile: str, public: Path, headers: Sequence[s
     if result.returncode and not errors:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise EnvironmentFailure(f"{cpp} exited {result.returncode}: {last}")
+    if f'"{WRAPPER}"' not in result.stdout:
+        raise EnvironmentFailure(f"{cpp}: not a C preprocessor (no line markers in its output)")
     _check_markers(result.stdout)
     return CppRun(result.stdout, errors)
 
