@@ -20,10 +20,14 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from .model import ARCHES, PROFILES, AbiModel, ArchModel, HeaderFailure, Source
 from .sources import HeaderSource
+
+if TYPE_CHECKING:
+    from .cache import Key
 
 # The arch families a public header path can name: arch-x86/, arch-x86_32.h,
 # arch-x86/xen-x86_64.h, arch-arm.h, arch-arm/, arch-ppc.h, arch-riscv.h.
@@ -44,50 +48,70 @@ def applies_to(header: str, arch: str) -> bool:
     return True
 
 
-def dump(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "tools", *,
-         cpp: str = "cpp", cache_dir: Path | None = None, jobs: int = 0) -> AbiModel:
-    """The ABI model of SOURCE's public headers on ARCHES in PROFILE."""
+def _check(arches: Sequence[str], profile: str) -> None:
     bad = [a for a in arches if a not in ARCHES]
     if bad or profile not in PROFILES:
         raise UsageError(f"unknown arch or profile: {(bad or [profile])[0]!r}")
+
+
+def dump(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "tools", *,
+         cpp: str = "cpp", cache_dir: Path | None = None, jobs: int = 0) -> AbiModel:
+    """The ABI model of SOURCE's public headers on ARCHES in PROFILE."""
+    _check(arches, profile)
     from . import cache
 
     key = cache.Key.of(source, profile, cpp)
     models: dict[str, ArchModel] = {}
-    for arch in arches:
+    for arch in dict.fromkeys(arches):
         hit = cache.load(cache_dir, key, arch)
         if hit is not None:
             models[arch] = hit
-    todo = [a for a in arches if a not in models]
-    groups = _groups(todo, jobs or os.cpu_count() or 1)
-    if len(groups) > 1:
-        from concurrent.futures import ProcessPoolExecutor  # not on the warm path
-
-        with ProcessPoolExecutor(max_workers=len(groups)) as pool:
-            futures = [pool.submit(arch_models, dict(source.files), g, profile, cpp)
-                       for g in groups]
-            for fut in futures:
-                models.update((m.arch, m) for m in fut.result())
-    elif groups:
-        models.update((m.arch, m) for m in arch_models(source.files, groups[0], profile, cpp))
-    for arch in todo:
-        cache.store(cache_dir, key, models[arch])
+    todo = [a for a in dict.fromkeys(arches) if a not in models]
+    for arch, model, _ in _compute(source, todo, profile, cpp, cache_dir, jobs, key, True):
+        assert model is not None
+        models[arch] = model
     return AbiModel(Source(source.description, source.rev, profile),
                     tuple(models[a] for a in arches))
 
 
 def dump_json(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "tools", *,
               cpp: str = "cpp", cache_dir: Path | None = None, jobs: int = 0) -> str:
-    """``dump(...).dumps()``; when every arch is cached, spliced from the cached text
-    without building the model (the warm ``abi dump`` path)."""
+    """Exactly ``dump(...).dumps()``, assembled from each arch's JSON text (the cache's,
+    or the workers'): the model itself is never built here."""
+    _check(arches, profile)
     from . import cache
 
     key = cache.Key.of(source, profile, cpp)
-    texts = {a: cache.load_text(cache_dir, key, a) for a in arches}
-    if any(t is None for t in texts.values()) or len(set(arches)) != len(arches):
-        return dump(source, arches, profile, cpp=cpp, cache_dir=cache_dir, jobs=jobs).dumps()
+    texts = {a: cache.load_text(cache_dir, key, a) for a in dict.fromkeys(arches)}
+    todo = [a for a, t in texts.items() if t is None]
+    for arch, _, text in _compute(source, todo, profile, cpp, cache_dir, jobs, key, False):
+        texts[arch] = text
     return cache.document_text(Source(source.description, source.rev, profile),
                                {a: t for a, t in texts.items() if t is not None})
+
+
+def _compute(source: HeaderSource, todo: Sequence[str], profile: str, cpp: str,
+             cache_dir: Path | None, jobs: int, key: Key,
+             want_models: bool) -> list[tuple[str, ArchModel | None, str]]:
+    """Run the pipeline for TODO (in worker processes when that helps) and cache the
+    results: (arch, model or None, the model's JSON text)."""
+    from . import cache
+
+    groups = _groups(todo, jobs or os.cpu_count() or 1)
+    results: list[tuple[str, ArchModel | None, str]] = []
+    if len(groups) > 1:
+        from concurrent.futures import ProcessPoolExecutor  # not on the warm path
+
+        with ProcessPoolExecutor(max_workers=len(groups)) as pool:
+            futures = [pool.submit(arch_models, dict(source.files), g, profile, cpp, want_models)
+                       for g in groups]
+            for fut in futures:
+                results.extend(fut.result())
+    elif groups:
+        results = arch_models(source.files, groups[0], profile, cpp, want_models)
+    for arch, _, text in results:
+        cache.store_text(cache_dir, key, arch, text)
+    return results
 
 
 def _groups(arches: Sequence[str], workers: int) -> list[list[str]]:
@@ -103,17 +127,23 @@ def _groups(arches: Sequence[str], workers: int) -> list[list[str]]:
     return [g for g in groups if g]
 
 
-def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str,
-                cpp: str) -> list[ArchModel]:
-    """The models of ARCHES (runs in a worker process)."""
+def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str, cpp: str,
+                want_models: bool = True) -> list[tuple[str, ArchModel | None, str]]:
+    """(arch, model, JSON text) of ARCHES (runs in a worker process; the JSON is made
+    here, in parallel, rather than in the parent)."""
     import tempfile
 
     from . import pipeline
+    from .cache import arch_text
     from .parse import SegmentParser
 
     parser = SegmentParser()
+    out: list[tuple[str, ArchModel | None, str]] = []
     with tempfile.TemporaryDirectory(prefix="xenpatch-abi-") as tmp:
-        return [pipeline.run(files, arch, profile, cpp, Path(tmp), parser) for arch in arches]
+        for arch in arches:
+            model = pipeline.run(files, arch, profile, cpp, Path(tmp), parser)
+            out.append((arch, model if want_models else None, arch_text(model)))
+    return out
 
 
 def failure(header: str, error: str) -> HeaderFailure:

@@ -91,12 +91,16 @@ def arch_text(model: ArchModel) -> str:
 
 
 def store(cache_dir: Path | None, key: Key, model: ArchModel) -> None:
-    """Write MODEL under KEY; a cache that cannot be written is skipped, not an error."""
-    path = key.path(cache_dir or default_dir(), model.arch)
+    store_text(cache_dir, key, model.arch, arch_text(model))
+
+
+def store_text(cache_dir: Path | None, key: Key, arch: str, text: str) -> None:
+    """Write an arch's model TEXT under KEY; a cache that cannot be written is skipped."""
+    path = key.path(cache_dir or default_dir(), arch)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(arch_text(model), encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     except OSError:
         return
