@@ -193,3 +193,18 @@ def test_input_nested_too_deeply_is_a_parse_failure():
     with pytest.raises(ParseFailure) as e:
         SegmentParser().parse('# 1 "t.h"\nint x = ' + "(" * 5000 + "1" + ")" * 5000 + ";", "w.c")
     assert e.value.file == "t.h" and "too deeply" in e.value.message
+
+
+def test_segment_parser_reuses_segments_only_in_the_same_typedef_context():
+    w = preprocess.WRAPPER
+    first = f'# 1 "{w}"\n# 1 "t.h" 1\ntypedef int T;\n# 2 "{w}" 2\n# 1 "u.h" 1\nT x;\n'
+    other = f'# 1 "{w}"\n# 1 "t.h" 1\nint T;\n# 2 "{w}" 2\n# 1 "u.h" 1\nT x;\n'
+    p = SegmentParser()
+    a = p.parse(first, "w.c")
+    assert p.reused == 0
+    b = p.parse(first, "w.c")
+    assert p.reused == 3 and [n.name for n in b.ext] == [n.name for n in a.ext] == ["T", "x"]
+    # "T x;" means something else when T is not a typedef name: not reused, and it fails
+    with pytest.raises(ParseFailure) as e:
+        p.parse(other, "w.c")
+    assert (e.value.file, e.value.line) == ("u.h", 1)
