@@ -182,8 +182,9 @@ def _attribute_errors(stderr: str, public: Path, headers: Sequence[str]) -> dict
             owner = top or relative_header(path, public) or WRAPPER
             where = f"{relative_header(path, public) or posixpath.basename(path)}:{lineno}"
             where += f":{col}" if col else ""
+        # gcc repeats "In file included from" only when the include stack changes,
+        # so TOP stays until the next one.
         errors.setdefault(owner, f"{where}: {message}")
-        top = None
     return errors
 
 
