@@ -6,7 +6,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/xenpatch generate "$@"
+# Commits need an author.  Signed-off-by certifies the DCO, so only a real
+# identity signs off: with none configured ([identity], XENPATCH_IDENTITY_*,
+# git config user.*) the demo commits as an obvious placeholder and does not
+# sign off.
+extra=()
+if [ -z "${XENPATCH_IDENTITY_EMAIL:-}" ] && [ -z "$(cd / && git config user.email || true)" ] \
+        && ! grep -Eq '^email = ".+"' config.toml; then
+    echo "demo: no identity configured (git config user.email); committing as a placeholder, no Signed-off-by" >&2
+    export XENPATCH_IDENTITY_NAME="xenpatch demo" XENPATCH_IDENTITY_EMAIL="demo@xenpatch.invalid"
+    extra+=(--no-signoff)
+fi
+.venv/bin/xenpatch generate ${extra[@]+"${extra[@]}"} "$@"
 echo
 echo "== the series (./series) =="
 ls -1 series
