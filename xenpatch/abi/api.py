@@ -76,8 +76,9 @@ def dump(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "t
 
 def dump_json(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "tools", *,
               cpp: str = "cpp", cache_dir: Path | None = None, jobs: int = 0) -> str:
-    """Exactly ``dump(...).dumps()``, assembled from each arch's JSON text (the cache's,
-    or the workers'): the model itself is never built here."""
+    """The JSON document of ``dump(...)`` (compact; ``AbiModel.dumps`` indents it),
+    assembled from each arch's JSON text (the cache's, or the workers'): the model
+    itself is never built here."""
     _check(arches, profile)
     from . import cache
 
