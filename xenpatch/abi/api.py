@@ -1,11 +1,13 @@
 """The ABI engine's entry point: ``dump`` a HeaderSource into an AbiModel, per arch, cached.
 
-Per arch (one worker process each, up to ``jobs``): stage the headers in a
-private directory, classify them (applicable, not applicable, unsafe), run
-cpp over all applicable ones as one translation unit, parse, lay out the
-types, evaluate the macros (``macros.evaluate_macros``) and group the
+Per arch (``pipeline.run``; worker processes up to ``jobs``, the arches of
+one family in the same worker so that they share parsed segments): stage the
+headers in a private directory, classify them (applicable, not applicable,
+unsafe), run cpp over all applicable ones as one translation unit, parse, lay
+out the types, evaluate the macros (``macros.evaluate_macros``) and group the
 families (``families.group_families``).  A header that cpp or the parser
-rejects is recorded as failed and the rest is done again without it.
+rejects is recorded as failed and the rest is done again without it.  Each
+arch's result is cached (``cache``), keyed by the headers' content.
 
 Not applicable (a general rule, documented in ``applies_to``): a header
 whose path names another architecture, and, for the guest profiles, a
