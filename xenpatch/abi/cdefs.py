@@ -51,3 +51,16 @@ class TypeEnv(Protocol):
 
     def enumerator(self, name: str) -> int | None:
         """The value of enumeration constant NAME, or None."""
+
+    def offsetof(self, spelling: str, designator: str) -> int | None:
+        """offsetof(SPELLING, DESIGNATOR) in bytes (C11 7.19p3, gcc's ``__builtin_offsetof``):
+        SPELLING a struct or union type, DESIGNATOR a member-designator such as "a",
+        "a.b", "a[3]", "a.b[2].c" (indexes only into arrays; any index, as gcc and
+        clang compute it); None when unknown, for a bit-field or through a pointer."""
+
+    def sizeof_member(self, spelling: str, path: str) -> int | None:
+        """sizeof the lvalue reached from an object of type SPELLING by PATH, a chain of
+        ".m" (member m) and "[i]" (element i of an array, or what a pointer points to),
+        so ``sizeof(((struct s *)0)->ring[0])`` is ``sizeof_member("struct s *",
+        "[0].ring[0]")`` and "" is SPELLING itself; None when unknown, for a bit-field
+        (C11 6.5.3.4p1) or an incomplete type."""

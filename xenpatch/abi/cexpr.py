@@ -4,7 +4,11 @@ Pure: ``tokenize`` splits text into preprocessing tokens (C99 6.4);
 ``evaluate`` computes the value of a fully macro-expanded token list as the
 target's C compiler would (integer promotions and the usual arithmetic
 conversions of C99 6.3.1, unsigned wrap-around, casts, ``sizeof`` and
-``_Alignof`` through the ``TypeEnv``), or raises ``NotConstant``.
+``_Alignof`` through the ``TypeEnv``), or raises ``NotConstant``.  As gcc and
+clang, it also folds ``__builtin_offsetof(T, a.b[2].c)`` and ``sizeof`` of a
+member reached from a null pointer constant cast to a pointer type,
+``sizeof(((T *)0)->m[0])`` (the idiom of io/ring.h's ``__CONST_RING_SIZE``);
+such a ``Designation`` is valid only as the operand of ``sizeof``.
 """
 
 from __future__ import annotations
@@ -204,6 +208,22 @@ class TypeName:
     dims: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True)
+class Designation:
+    """``(T *)N`` and the lvalues reached from it by ``->m``, ``.m``, ``[i]`` and ``*``.
+
+    ``spelling`` is the pointer type of the cast ("struct x_sring *"); ``path``
+    the steps applied to it in the ``TypeEnv.sizeof_member`` notation, where
+    ``p->m`` is ``p[0].m`` and ``*p`` is ``p[0]`` (C99 6.5.2.1, 6.5.2.3).  Not a
+    value: only ``sizeof`` may look at one (C99 6.6p6, 6.5.3.4p2)."""
+
+    spelling: str
+    path: str = ""
+
+
+Operand = Value | Designation
+
+
 def evaluate(tokens: Sequence[Token], env: TypeEnv) -> Value:
     """The value of TOKENS (already macro-expanded) as a C integer constant expression."""
     return _Parser(tokens, env).parse()
@@ -242,26 +262,32 @@ class _Parser:
         value = self.conditional()
         if self.pos != len(self.toks):
             raise NotConstant(f"unexpected {self.toks[self.pos].text!r}")
-        return value
+        return rvalue(value)
 
     # -- expressions
-    def conditional(self) -> Value:
-        cond = self.binary(1)
+    def conditional(self) -> Operand:
+        first = self.binary(1)
         if self.peek() != "?":
-            return cond
+            return first
+        cond = rvalue(first)
         self.take("?")
         live = self.live
         self.live = live and cond.value != 0
-        then = self.conditional()  # C99 6.5.15: the middle operand is an expression
+        then = rvalue(self.conditional())  # C99 6.5.15: the middle operand is an expression
         self.take(":")
         self.live = live and cond.value == 0
-        other = self.conditional()
+        other = rvalue(self.conditional())
         self.live = live
         typ = common_type(then.type, other.type)
         return Value(wrap((then if cond.value else other).value, typ), typ)
 
-    def binary(self, min_prec: int) -> Value:
-        left = self.unary()
+    def binary(self, min_prec: int) -> Operand:
+        first = self.operand()
+        op = self.peek()
+        prec = _BINARY.get(op or "")
+        if prec is None or prec < min_prec:
+            return first
+        left = rvalue(first)
         while True:
             op = self.peek()
             prec = _BINARY.get(op or "")
@@ -273,7 +299,7 @@ class _Parser:
                 self.live = live and left.value != 0
             elif op == "||":
                 self.live = live and left.value == 0
-            right = self.binary(prec + 1)
+            right = rvalue(self.binary(prec + 1))
             self.live = live
             left = self.apply(op or "", left, right)
 
@@ -310,6 +336,10 @@ class _Parser:
         return Value(wrap(x << count if op == "<<" else x >> count, typ), typ)
 
     def unary(self) -> Value:
+        return rvalue(self.operand())
+
+    def operand(self) -> Operand:
+        """A unary expression (C99 6.5.3): a Value, or a Designation for ``sizeof``."""
         tok = self.peek()
         if tok in ("+", "-", "~", "!"):
             self.take()
@@ -321,7 +351,10 @@ class _Parser:
             return Value(wrap(result, typ), typ)
         if tok == "__extension__":
             self.take()
-            return self.unary()
+            return self.operand()
+        if tok == "*":
+            self.take()
+            return self.index(self.operand(), 0)
         if tok == "sizeof" or tok in _ALIGNOF:
             return self.size_or_align(tok)
         if tok == "(":
@@ -329,8 +362,32 @@ class _Parser:
             if type_name is not None:
                 if self.peek() == "{":
                     raise NotConstant("compound literal")
-                return self.cast(type_name, self.unary())
-        return self.primary()
+                return self.cast(type_name, self.operand())
+        return self.postfix(self.primary())
+
+    def postfix(self, base: Operand, arrows: bool = True) -> Operand:
+        """``->m`` (if ARROWS), ``.m`` and ``[i]`` applied to BASE (C99 6.5.2), a Designation."""
+        while self.peek() in (("->", ".", "[") if arrows else (".", "[")):
+            op = self.take().text
+            if op == "[":
+                i = rvalue(self.conditional())
+                self.take("]")
+                base = self.index(base, i.value)
+                continue
+            name = self.take()
+            if name.kind != "ident":
+                raise NotConstant(f"expected a member name after {op}, got {name.text!r}")
+            if op == "->":
+                base = self.index(base, 0)
+            if not isinstance(base, Designation):
+                raise NotConstant(f"member access .{name.text} on a value")
+            base = Designation(base.spelling, f"{base.path}.{name.text}")
+        return base
+
+    def index(self, base: Operand, i: int) -> Designation:
+        if not isinstance(base, Designation):
+            raise NotConstant("indirection through an integer")
+        return Designation(base.spelling, f"{base.path}[{i}]")
 
     def size_or_align(self, word: str) -> Value:
         self.take()
@@ -340,13 +397,18 @@ class _Parser:
             if word != "sizeof":
                 raise NotConstant(f"{word} of an expression")
             live, self.live = self.live, False
-            operand = self.unary()
+            operand = self.operand()
             self.live = live
-            return Value(operand.type.size, size_t)
+            if isinstance(operand, Value):
+                return Value(operand.type.size, size_t)
+            size = self.env.sizeof_member(operand.spelling, operand.path)
+            if size is None:
+                raise NotConstant(f"sizeof of {operand.spelling} {operand.path or '(pointer)'}")
+            return Value(size, size_t)
         value = self.sizeof(type_name) if word == "sizeof" else self.alignof(type_name, word)
         return Value(value, size_t)
 
-    def primary(self) -> Value:
+    def primary(self) -> Operand:
         tok = self.take()
         if tok.text == "(":
             value = self.conditional()
@@ -358,6 +420,8 @@ class _Parser:
             return integer_constant(tok.text, self.long_size)
         if tok.kind == "char":
             return char_constant(tok.text, self.char_signed)
+        if tok.text == "__builtin_offsetof":
+            return self.offsetof()
         if tok.kind == "ident":
             number = self.env.enumerator(tok.text)
             if number is None:
@@ -368,8 +432,32 @@ class _Parser:
             raise NotConstant(f"enumerator out of range: {tok.text}")
         raise NotConstant(f"unexpected {tok.text!r}")
 
+    def offsetof(self) -> Value:
+        """gcc's ``__builtin_offsetof(type-name, member-designator)``, after the keyword."""
+        self.take("(")
+        type_name = self.try_type_name(0, close=",")
+        if type_name is None or type_name.pointers or type_name.dims:
+            raise NotConstant("__builtin_offsetof of a non-record type")
+        first = self.take()
+        if first.kind != "ident":
+            raise NotConstant(f"__builtin_offsetof: expected a member name, got {first.text!r}")
+        end = self.postfix(Designation(type_name.spelling, "." + first.text), arrows=False)
+        assert isinstance(end, Designation)  # postfix keeps a Designation one
+        designator = end.path[1:]  # "a.b[2].c"
+        self.take(")")
+        offset = self.env.offsetof(type_name.spelling, designator)
+        if offset is None:
+            raise NotConstant(f"offsetof({type_name.spelling}, {designator}) unknown")
+        size_t = IntType(self.long_size, False)
+        return Value(wrap(offset, size_t), size_t)  # gcc and clang accept indexes out of bounds
+
     # -- types
-    def cast(self, type_name: TypeName, operand: Value) -> Value:
+    def cast(self, type_name: TypeName, operand: Operand) -> Operand:
+        if type_name.pointers and not type_name.dims and isinstance(operand, Value):
+            # (T *)N: the pointer itself is no integer constant, its members' sizes are
+            return Designation(f"{type_name.spelling} {'*' * type_name.pointers}")
+        if not isinstance(operand, Value):
+            raise NotConstant(f"cast of an address to {type_name.spelling}")
         if type_name.pointers or type_name.dims or type_name.integer is None:
             raise NotConstant(f"cast to {type_name.spelling}")
         typ = type_name.integer
@@ -377,8 +465,8 @@ class _Parser:
             return Value(int(operand.value != 0), typ)
         return Value(wrap(operand.value, typ), typ)
 
-    def try_type_name(self, start: int) -> TypeName | None:
-        """Parse '(' type-name ')' at the cursor (START tokens on) if it is one, else None."""
+    def try_type_name(self, start: int, close: str = ")") -> TypeName | None:
+        """Parse a type name and CLOSE, START tokens on from the cursor, if it is one, else None."""
         save = self.pos
         self.pos += start
         words: list[str] = []
@@ -389,9 +477,9 @@ class _Parser:
             self.pos = save
             return None
         pointers, dims = self.abstract_declarator()
-        if self.peek() != ")":
+        if self.peek() != close:
             raise NotConstant(f"unsupported type name {base.spelling} ...")
-        self.take(")")
+        self.take(close)
         return TypeName(base.spelling, base.integer, pointers, dims)
 
     def base_type(self, words: list[str]) -> TypeName | None:
@@ -439,7 +527,7 @@ class _Parser:
         dims: list[int] = []
         while self.peek() == "[":
             self.take()
-            dims.append(self.conditional().value)
+            dims.append(rvalue(self.conditional()).value)
             self.take("]")
         return pointers, tuple(dims)
 
@@ -469,3 +557,10 @@ class _Parser:
         if word.startswith("__") and t.integer is not None and t.integer.size == 8:
             return 8
         return align
+
+
+def rvalue(operand: Operand) -> Value:
+    """OPERAND as an integer value: a Designation is an address, no integer constant."""
+    if isinstance(operand, Designation):
+        raise NotConstant(f"address {operand.spelling} {operand.path} in an integer expression")
+    return operand

@@ -365,18 +365,41 @@ class Declarations:
         found = self.enumerators.get(name)
         return None if found is None else found[0]
 
-    def offsetof(self, spelling: str, member: str) -> int | None:
-        """offsetof(SPELLING, MEMBER) with MEMBER a dotted path (not part of TypeEnv yet)."""
+    def offsetof(self, spelling: str, designator: str) -> int | None:
+        found = self._designate(spelling, "." + designator.strip(), through_pointers=False)
+        return None if found is None else found[0]
+
+    def sizeof_member(self, spelling: str, path: str) -> int | None:
+        found = self._designate(spelling, path, through_pointers=True)
+        return None if found is None else found[1].size
+
+    def _designate(self, spelling: str, path: str,
+                   through_pointers: bool) -> tuple[int, CType] | None:
+        """(offset, type) of PATH (".m" and "[i]" steps, as in TypeEnv) in an object of type
+        SPELLING; once a step goes through a pointer the offset means nothing."""
         ctype = self.type_named(spelling)
-        offset = 0
-        for name in member.split("."):
+        offset, pos = 0, 0
+        while ctype is not None and pos < len(path):
+            step = _STEP.match(path, pos)
+            if step is None:
+                return None
+            pos = step.end()
             while isinstance(ctype, Aligned):
                 ctype = ctype.base
-            if not isinstance(ctype, Record) or name.strip() not in ctype.members:
+            if step.group(1) is not None:
+                # bit-fields are not in members: offsetof/sizeof of one is an error in C
+                if not isinstance(ctype, Record) or step.group(1) not in ctype.members:
+                    return None
+                delta, ctype = ctype.members[step.group(1)]
+                offset += delta
+            elif isinstance(ctype, Array) and ctype.elem.size is not None:
+                offset += int(step.group(2)) * ctype.elem.size
+                ctype = ctype.elem
+            elif through_pointers and isinstance(ctype, Pointer):
+                ctype = ctype.target
+            else:
                 return None
-            delta, ctype = ctype.members[name.strip()]
-            offset += delta
-        return offset
+        return None if ctype is None else (offset, ctype)
 
     def type_named(self, spelling: str) -> CType | None:
         """The type a C type name spells ("unsigned long", "struct foo *", "uint32_t[4]")."""
@@ -409,6 +432,7 @@ class Declarations:
         return ctype
 
 
+_STEP = re.compile(r"\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*(-?\d+)\s*\])\s*")
 _TYPE_TOKEN = re.compile(r"[A-Za-z_]\w*|\*|\[\s*(?:0[xX][0-9a-fA-F]+|\d+)?\s*\]")
 
 
