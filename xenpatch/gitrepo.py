@@ -49,11 +49,13 @@ def read_files(repo: git.Repo, rev: str, subdir: str, suffixes: tuple[str, ...] 
         tree = commit.tree / subdir
     except KeyError as e:
         raise InputError(f"{repo.working_tree_dir}@{rev}: no {subdir}/") from e
+    if not isinstance(tree, git.Tree):
+        raise InputError(f"{repo.working_tree_dir}@{rev}: {subdir} is not a directory")
     out: dict[str, bytes] = {}
     for item in tree.traverse():
-        if item.type != "blob":
+        if not isinstance(item, git.Blob):
             continue
-        rel = item.path[len(subdir) + 1:]
+        rel = str(item.path)[len(subdir) + 1:]
         if suffixes and not rel.endswith(suffixes):
             continue
         out[rel] = item.data_stream.read()
