@@ -29,6 +29,7 @@ from .model import ARCHES, PROFILES, AbiModel, ArchModel, HeaderFailure, Source
 from .sources import HeaderSource
 
 if TYPE_CHECKING:
+    from . import pipeline
     from .cache import Key
 
 # The arch families a public header path can name: arch-x86/, arch-x86_32.h,
@@ -106,12 +107,12 @@ def _compute(source: HeaderSource, todo: Sequence[str], profile: str, cpp: str,
         from concurrent.futures import ProcessPoolExecutor  # not on the warm path
 
         with ProcessPoolExecutor(max_workers=len(groups)) as pool:
-            futures = [pool.submit(arch_models, dict(source.files), g, profile, cpp, want_models)
-                       for g in groups]
+            futures = [pool.submit(arch_models, dict(source.files), g, profile, cpp, want_models,
+                                   cache_dir) for g in groups]
             for fut in futures:
                 results.extend(fut.result())
     elif groups:
-        results = arch_models(source.files, groups[0], profile, cpp, want_models)
+        results = arch_models(source.files, groups[0], profile, cpp, want_models, cache_dir)
     for arch, _, text in results:
         cache.store_text(cache_dir, key, arch, text)
     return results
@@ -131,21 +132,37 @@ def _groups(arches: Sequence[str], workers: int) -> list[list[str]]:
 
 
 def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str, cpp: str,
-                want_models: bool = True) -> list[tuple[str, ArchModel | None, str]]:
+                want_models: bool = True, cache_dir: Path | None = None,
+                clock: pipeline.Clock | None = None) -> list[tuple[str, ArchModel | None, str]]:
     """(arch, model, JSON text) of ARCHES (runs in a worker process; the JSON is made
-    here, in parallel, rather than in the parent)."""
+    here, in parallel, rather than in the parent).  Parsed pieces are shared between
+    the ARCHES and kept in the segment cache under CACHE_DIR."""
+    import gc
     import tempfile
 
     from . import pipeline
-    from .cache import arch_text
+    from .cache import SegmentCache, arch_text
     from .parse import SegmentParser
 
-    parser = SegmentParser()
+    clock = clock or pipeline.Clock()
+    parser = SegmentParser(SegmentCache.under(cache_dir))
     out: list[tuple[str, ArchModel | None, str]] = []
-    with tempfile.TemporaryDirectory(prefix="xenpatch-abi-") as tmp:
-        for arch in arches:
-            model = pipeline.run(files, arch, profile, cpp, Path(tmp), parser)
-            out.append((arch, model if want_models else None, arch_text(model)))
+    # Measured: the cyclic collector, run again and again over every AST node kept
+    # for reuse, took about a third of the parse; nothing here needs it (pycparser's
+    # trees have no cycles), so it waits until the work is done.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with tempfile.TemporaryDirectory(prefix="xenpatch-abi-") as tmp:
+            for arch in arches:
+                model = pipeline.run(files, arch, profile, cpp, Path(tmp), parser, clock)
+                with clock.stage("json"):
+                    out.append((arch, model if want_models else None, arch_text(model)))
+        with clock.stage("store"):
+            parser.flush()
+    finally:
+        if collecting:
+            gc.enable()
     return out
 
 

@@ -6,7 +6,13 @@ mtime) and of xenpatch's ABI code (version plus the size and mtime of each
 ``xenpatch/abi`` source file and include/ header).  Values are
 ``ArchModel`` JSON (compact, sorted keys), written atomically; a warm ``abi
 dump`` splices the cached text into its output without building the model
-(``document_text``).  Location: ``[abi].cache``, else
+(``document_text``).
+
+Beside the models, ``SegmentCache`` keeps what pycparser made of each piece
+of preprocessed text (``parse.SegmentParser``), keyed by the piece's bytes
+and its typedef context, in one SQLite file per parser identity: a tree
+that differs from a cached one in a few declarations (``generate``'s
+patched tree, the next commit in a history) re-parses only those.  Location: ``[abi].cache``, else
 ``$XDG_CACHE_HOME/xenpatch/abi`` (``~/.cache/xenpatch/abi``).
 """
 
@@ -16,13 +22,19 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from .model import AbiModel, ArchModel, Source
 from .sources import HeaderSource
+
+if TYPE_CHECKING:
+    from .parse import Parsed
 
 _HERE = Path(__file__).resolve().parent
 
@@ -118,3 +130,74 @@ def document_text(source: Source, arch_texts: Mapping[str, str]) -> str:
     for arch, mark in marks.items():
         text = text.replace(json.dumps(mark), arch_texts[arch], 1)
     return text + "\n"
+
+
+_BATCH = 500  # SQLite's default limit on host parameters is 999
+
+
+class SegmentCache:
+    """``parse.SegmentStore`` in SQLite; a cache that cannot be read or written is a miss."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def under(cls, cache_dir: Path | None) -> SegmentCache:
+        import pycparser
+
+        from . import parse
+
+        st = Path(parse.__file__).stat()
+        ident = f"{pycparser.__version__}:{sys.version_info[:2]}:{st.st_size}:{st.st_mtime_ns}"
+        digest = hashlib.sha256(ident.encode()).hexdigest()[:16]
+        return cls((cache_dir or default_dir()) / f"pieces-{digest}.sqlite")
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        con.execute("CREATE TABLE IF NOT EXISTS piece (text BLOB, context BLOB, value BLOB, "
+                    "PRIMARY KEY (text, context)) WITHOUT ROWID")
+        return con
+
+    def get_many(self, keys: list[bytes]) -> dict[bytes, Parsed]:
+        """The entries of the pieces whose text keys are KEYS, in any context."""
+        if not keys or not self.path.exists():
+            return {}
+        from .parse import decode
+
+        found: dict[bytes, Parsed] = {}
+        try:
+            con = self._connect()
+            try:
+                for i in range(0, len(keys), _BATCH):
+                    batch = keys[i:i + _BATCH]
+                    rows = con.execute("SELECT text, context, value FROM piece WHERE text IN ("
+                                       + ",".join("?" * len(batch)) + ")", batch)
+                    for text, context, value in rows:
+                        found[text + context] = decode(value)
+            finally:
+                con.close()
+        except (sqlite3.Error, OSError, EOFError, IndexError, TypeError, ValueError):
+            return {}
+        return found
+
+    def put_many(self, items: dict[bytes, Parsed]) -> None:
+        """Store ITEMS (text key + context key -> entry) in one transaction."""
+        from .parse import TEXT_KEY, encode
+
+        rows = []
+        for key, value in items.items():
+            try:
+                rows.append((key[:TEXT_KEY], key[TEXT_KEY:], encode(value)))
+            except ValueError:  # not encodable: parsed again next time
+                continue
+        try:
+            con = self._connect()
+            try:
+                with con:
+                    con.execute("BEGIN IMMEDIATE")
+                    con.executemany("INSERT OR IGNORE INTO piece VALUES (?, ?, ?)", rows)
+            finally:
+                con.close()
+        except (sqlite3.Error, OSError):
+            return

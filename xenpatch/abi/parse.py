@@ -8,13 +8,22 @@ pycparser's C23 dialect keeps in the AST (an ``AttributedType``) so that
 layout sees the 8-byte alignment; ``packed`` likewise; other attributes
 (``unused``...) carry no layout and are dropped.  ``__extension__``,
 ``__inline__`` and friends become their ISO forms.
+
+``SegmentParser`` parses a translation unit piece by piece (one external
+declaration, ``chunks``) and parses each distinct piece once per typedef
+context: across the arches of a run, and, with a store (``cache``), across
+runs; ``encode``/``decode`` turn a piece's nodes into bytes for the store.
 """
 
 from __future__ import annotations
 
+import hashlib
+import marshal
 import re
+from typing import Protocol
 
 from pycparser import c_ast, c_parser
+from pycparser.c_parser import Coord
 
 from .preprocess import WRAPPER
 
@@ -129,43 +138,196 @@ class _ScopedParser(c_parser.CParser):
         return self._scope_stack[0]
 
 
-class SegmentParser:
-    """Parses translation units from ``preprocess.run_cpp``, reusing identical segments."""
+_MARKER = re.compile(r'# (\d+) ("(?:[^"\\]|\\.)*")')
+_LITERAL = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'')
 
-    def __init__(self) -> None:
-        self._done: dict[tuple[str, tuple[tuple[str, bool], ...]],
-                         tuple[list[c_ast.Node], dict[str, bool]]] = {}
+
+def chunks(segment: str) -> list[str]:
+    """SEGMENT cut before every line that starts an external declaration after one that
+    ended at nesting depth 0 with ``;`` (C11 6.9: a translation unit is a sequence of
+    external declarations); every piece after the first opens with a line marker that
+    puts it where it was, so that each parses alone to the same nodes and coordinates.
+    A cut in the wrong place (a K&R parameter list) makes a piece fail to parse, and
+    the caller then parses the whole segment."""
+    lines = segment.split("\n")
+    out: list[str] = []
+    start, depth, ended = 0, 0, False
+    file, line = None, 1  # where lines[i] is: cpp's quoted file name and line number
+    for i, raw in enumerate(lines):
+        if raw.startswith("# "):
+            m = _MARKER.match(raw)
+            if m:
+                file, line = m.group(2), int(m.group(1))
+                continue
+        stripped = raw.strip()
+        if stripped:
+            if ended and depth == 0 and i > start and file is not None:
+                out.append("\n".join(lines[start:i]))
+                lines[i] = f"# {line} {file}\n{raw}"
+                start = i
+            code = _LITERAL.sub("", stripped) if ("'" in raw or '"' in raw) else stripped
+            depth += (code.count("{") + code.count("(") + code.count("[")
+                      - code.count("}") - code.count(")") - code.count("]"))
+            ended = code.endswith(";")
+        line += 1
+    out.append("\n".join(lines[start:]))
+    return out
+
+
+Parsed = tuple[list[c_ast.Node], dict[str, bool]]
+
+
+class SegmentStore(Protocol):
+    """A persistent map from (text, typedef context) to what parsing it gave (``cache``)."""
+
+    def get_many(self, keys: list[bytes]) -> dict[bytes, Parsed]: ...
+
+    def put_many(self, items: dict[bytes, Parsed]) -> None: ...
+
+
+class SegmentParser:
+    """Parses translation units from ``preprocess.run_cpp``, reusing identical pieces.
+
+    The text is cut at the wrapper's line markers (one segment per header the
+    wrapper includes) and each segment into declarations (``chunks``); a piece
+    is parsed once per typedef context (the typedef names in scope among the
+    identifiers it uses), so arches that preprocess to mostly the same text
+    parse the common part once, and, with a STORE, so do later runs."""
+
+    def __init__(self, store: SegmentStore | None = None) -> None:
+        self._done: dict[bytes, Parsed] = {}
+        self._store = store
+        self._new: dict[bytes, Parsed] = {}
         self.reused = 0
+        self.parsed = 0
 
     def parse(self, text: str, filename: str) -> c_ast.FileAST:
         text = rewrite_gnu(text)
         starts = [m.start() for m in _SEGMENT.finditer(text)]
-        bounds = zip([0, *starts], [*starts, len(text)], strict=True)
+        segments = [text[a:b] for a, b in zip([0, *starts], [*starts, len(text)], strict=True)]
+        pieces = [chunks(s) for s in segments]
+        if self._store is not None:
+            self._prefetch([c for p in pieces for c in p])
         parser = _ScopedParser(dialect="c23")
         scope: dict[str, bool] = {}
         ext: list[c_ast.Node] = []
-        for start, end in bounds:
-            segment = text[start:end]
-            names = set(_IDENT.findall(segment))
-            key = (segment, tuple(sorted((n, scope[n]) for n in names if n in scope)))
-            done = self._done.get(key)
-            if done is None:
-                try:
-                    nodes = parser.parse_in_scope(segment, filename, scope).ext
-                except c_parser.ParseError as e:
-                    raise _failure(e, parser, filename) from e
-                except RecursionError as e:  # untrusted input nested beyond Python's stack
-                    lexer = parser.clex
-                    raise ParseFailure(getattr(lexer, "_filename", filename),
-                                       getattr(lexer, "_lineno", 0), None,
-                                       "nested too deeply to parse") from e
-                delta = {n: v for n, v in parser.file_scope.items() if scope.get(n) != v}
-                done = self._done[key] = (nodes, delta)
-            else:
-                self.reused += 1
-            ext.extend(done[0])
-            scope.update(done[1])
+        for segment, parts in zip(segments, pieces, strict=True):
+            before = dict(scope) if len(parts) > 1 else scope
+            try:
+                nodes = [n for part in parts for n in self._piece(parser, part, filename, scope)]
+            except ParseFailure:
+                if len(parts) == 1:
+                    raise
+                scope.clear()
+                scope.update(before)
+                nodes = self._piece(parser, segment, filename, scope)
+            ext.extend(nodes)
         return c_ast.FileAST(ext)
+
+    def flush(self) -> None:
+        """Write the pieces parsed since the last flush to the store."""
+        if self._store is not None and self._new:
+            self._store.put_many(self._new)
+        self._new = {}
+
+    def _prefetch(self, parts: list[str]) -> None:
+        assert self._store is not None
+        wanted = {_text_key(p) for p in parts} - {k[:TEXT_KEY] for k in self._done}
+        for key, value in self._store.get_many(sorted(wanted)).items():
+            self._done.setdefault(key, value)
+
+    def _piece(self, parser: _ScopedParser, text: str, filename: str,
+               scope: dict[str, bool]) -> list[c_ast.Node]:
+        """Parse TEXT in SCOPE (updated with its typedef names), or reuse an earlier parse."""
+        names = set(_IDENT.findall(text))
+        context = repr(sorted((n, scope[n]) for n in names if n in scope))
+        key = _text_key(text) + hashlib.blake2b(context.encode(), digest_size=16).digest()
+        done = self._done.get(key)
+        if done is None:
+            try:
+                nodes = parser.parse_in_scope(text, filename, scope).ext
+            except c_parser.ParseError as e:
+                raise _failure(e, parser, filename) from e
+            except RecursionError as e:  # untrusted input nested beyond Python's stack
+                lexer = parser.clex
+                raise ParseFailure(getattr(lexer, "_filename", filename),
+                                   getattr(lexer, "_lineno", 0), None,
+                                   "nested too deeply to parse") from e
+            # a name the piece declares is one of its identifiers
+            declared = parser.file_scope
+            delta = {n: declared[n] for n in names if n in declared and scope.get(n) != declared[n]}
+            done = self._done[key] = self._new[key] = (nodes, delta)
+            self.parsed += 1
+        else:
+            self.reused += 1
+        scope.update(done[1])
+        return done[0]
+
+
+TEXT_KEY = 16
+
+
+def encode(parsed: Parsed) -> bytes:
+    """PARSED as bytes for a ``SegmentStore`` (``decode`` reverses it): nodes as tuples
+    of their fields, a node seen before (``struct s {...} a, b;`` shares one) as a
+    reference to it, marshalled (three times faster than pickling the nodes)."""
+    seen: dict[int, int] = {}
+
+    def enc(v: object) -> object:
+        t = type(v)
+        if t is list:
+            return [enc(x) for x in v]  # type: ignore[attr-defined]
+        if t is Coord:
+            return (-1, v.file, v.line, v.column)  # type: ignore[attr-defined]
+        if t is tuple:
+            raise ValueError("a tuple in an AST (encode writes nodes as tuples)")
+        index = _CLASS_INDEX.get(t)
+        if index is None:
+            return v
+        if id(v) in seen:
+            return (-2, seen[id(v)])
+        seen[id(v)] = len(seen)
+        return (index, *[enc(getattr(v, f)) for f in _FIELDS[index]])
+
+    nodes, delta = parsed
+    return marshal.dumps((enc(nodes), delta))
+
+
+def decode(data: bytes) -> Parsed:
+    """What ``encode`` encoded."""
+    made: list[c_ast.Node] = []
+
+    def dec(v: object) -> object:
+        t = type(v)
+        if t is list:
+            return [dec(x) for x in v]  # type: ignore[attr-defined]
+        if t is not tuple:
+            return v
+        index = v[0]  # type: ignore[index]
+        if index == -1:
+            return Coord(*v[1:])  # type: ignore[index]
+        if index == -2:
+            return made[v[1]]  # type: ignore[index]
+        cls = _CLASSES[index]
+        node = cls.__new__(cls)
+        made.append(node)
+        for field, x in zip(_FIELDS[index], v[1:], strict=True):  # type: ignore[index]
+            setattr(node, field, dec(x))
+        return node
+
+    nodes, delta = marshal.loads(data)
+    return dec(nodes), delta  # type: ignore[return-value]
+
+
+_CLASSES = sorted((c for c in vars(c_ast).values()
+                   if isinstance(c, type) and issubclass(c, c_ast.Node) and c is not c_ast.Node),
+                  key=lambda c: c.__name__)
+_CLASS_INDEX = {c: i for i, c in enumerate(_CLASSES)}
+_FIELDS = [tuple(f for f in c.__slots__ if f != "__weakref__") for c in _CLASSES]
+
+
+def _text_key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=TEXT_KEY).digest()
 
 
 def _failure(e: c_parser.ParseError, parser: c_parser.CParser, filename: str) -> ParseFailure:

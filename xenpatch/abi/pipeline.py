@@ -6,7 +6,9 @@ this module, and only when the cache has no answer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,33 +32,49 @@ class Pass:
     not_applicable: tuple[str, ...]
 
 
+class Clock:
+    """Seconds spent per stage (``bench/abi_dump.py`` prints them)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
 def run(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path,
-        parser: SegmentParser | None = None) -> ArchModel:
+        parser: SegmentParser | None = None, clock: Clock | None = None) -> ArchModel:
     """The ArchModel of FILES on ARCH (TMP: a private scratch directory; PARSER: shared by
     the arches one worker does, to reuse the segments they have in common)."""
-    result = c_pass(files, arch, profile, cpp, tmp, parser or SegmentParser())
+    clock = clock or Clock()
+    result = c_pass(files, arch, profile, cpp, tmp, parser or SegmentParser(), clock)
     types = tuple(sorted(result.decls.types.values(), key=lambda t: t.name))
-    macros, redefined = _macros(result, arch)
-    families = _families(macros, types)
+    with clock.stage("macros"):
+        macros, redefined = _macros(result, arch)
+    with clock.stage("families"):
+        families = _families(macros, types)
     return ArchModel(arch=arch, headers=result.headers, failed=result.failed,
                      not_applicable=result.not_applicable, macros=macros,
                      families=families, types=types, redefined=redefined)
 
 
 def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path,
-           parser: SegmentParser) -> Pass:
+           parser: SegmentParser, clock: Clock | None = None) -> Pass:
     """Preprocess and parse every applicable header, dropping the ones that fail."""
-    headers = sorted(h for h in files if h.endswith(".h"))
-    not_applicable = [h for h in headers if not applies_to(h, arch)]
-    failed = {h: e for h, e in pp.unsafe_includes(files).items() if h not in not_applicable}
-    public = pp.stage({h: d for h, d in files.items() if h not in failed}, tmp / arch)
-    todo = pp.order_headers(files, [h for h in headers
-                                    if h not in failed and h not in not_applicable])
+    clock = clock or Clock()
+    with clock.stage("stage"):
+        public, todo, failed, not_applicable = _stage(files, arch, tmp)
     header_of = lambda f: pp.relative_header(f, public)  # noqa: E731
     for _ in range(len(todo) + 1):
         # Order again: a header only a dropped one included is now a root.
         todo = pp.order_headers(files, todo)
-        run = pp.run_cpp(cpp, arch, profile, public, todo)
+        with clock.stage("cpp"):
+            run = pp.run_cpp(cpp, arch, profile, public, todo)
         if run.errors:
             for header, error in run.errors.items():
                 if header not in todo:
@@ -67,10 +85,14 @@ def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: P
                 else:
                     failed[header] = error
             continue
-        split = pp.split_output(run.text, public, todo)
+        with clock.stage("split"):
+            split = pp.split_output(run.text, public, todo)
         try:
             decls = Declarations(TARGETS[arch], header_of)
-            decls.visit(parser.parse(split.text, pp.WRAPPER))
+            with clock.stage("parse"):
+                ast = parser.parse(split.text, pp.WRAPPER)
+            with clock.stage("declare"):
+                decls.visit(ast)
         except (ParseFailure, DeclareError) as e:
             header = header_of(e.file)
             root = split.roots.get((header, e.line)) or _nearest_root(split, header, e.line)
@@ -85,6 +107,18 @@ def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: P
                     tuple(failure(h, e) for h, e in sorted(failed.items())),
                     tuple(sorted(not_applicable)))
     raise InputError("the public headers could not be processed")  # not reached: todo shrinks
+
+
+def _stage(files: Mapping[str, bytes], arch: str,
+           tmp: Path) -> tuple[Path, list[str], dict[str, str], list[str]]:
+    """Stage FILES for ARCH: (public dir, headers to do, failed, not applicable)."""
+    headers = sorted(h for h in files if h.endswith(".h"))
+    not_applicable = [h for h in headers if not applies_to(h, arch)]
+    failed = {h: e for h, e in pp.unsafe_includes(files).items() if h not in not_applicable}
+    public = pp.stage({h: d for h, d in files.items() if h not in failed}, tmp / arch)
+    todo = pp.order_headers(files, [h for h in headers
+                                    if h not in failed and h not in not_applicable])
+    return public, todo, failed, not_applicable
 
 
 def _tools_only(cpp: str, arch: str, public: Path, header: str) -> bool:

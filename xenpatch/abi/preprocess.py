@@ -274,8 +274,7 @@ def order_headers(files: Mapping[str, bytes], headers: Sequence[str]) -> list[st
     includes no-ops."""
     included: set[str] = set()
     for rel in headers:
-        for m in _INCLUDE.finditer(files[rel]):
-            name = m.group(1).decode("latin-1")[1:-1]
+        for name in _include_names(files[rel]):
             for base in (posixpath.dirname(rel), ""):
                 target = posixpath.normpath(posixpath.join(base, name))
                 if target in files and target != rel:
@@ -284,3 +283,18 @@ def order_headers(files: Mapping[str, bytes], headers: Sequence[str]) -> list[st
     first = [h for h in headers if h == "xen.h"]
     roots = sorted(h for h in headers if h not in included and h != "xen.h")
     return first + roots + sorted(h for h in headers if h in included and h != "xen.h")
+
+
+_INCLUDE_NAMES: dict[bytes, tuple[str, ...]] = {}
+
+
+def _include_names(data: bytes) -> tuple[str, ...]:
+    """The names a header's ``#include`` lines give, quotes or brackets stripped (memoised
+    by content: every arch, and every retry after a failed header, asks again)."""
+    names = _INCLUDE_NAMES.get(data)
+    if names is None:
+        if len(_INCLUDE_NAMES) > 4096:  # a long history of trees: keep the memo small
+            _INCLUDE_NAMES.clear()
+        names = _INCLUDE_NAMES[data] = tuple(m.group(1).decode("latin-1")[1:-1]
+                                             for m in _INCLUDE.finditer(data))
+    return names

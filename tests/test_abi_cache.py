@@ -1,0 +1,118 @@
+"""The parse side of the ABI cache: pieces of preprocessed text, their codec, the SQLite store.
+
+A translation unit is cut into declarations (``parse.chunks``) that parse
+alone to the same nodes; what they parse to is stored (``cache.SegmentCache``)
+so that a tree that differs in one declaration re-parses only that one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pycparser import c_ast, c_generator
+
+from xenpatch.abi import api, cache, parse, sources
+from xenpatch.abi import preprocess as pp
+from xenpatch.abi.parse import SegmentParser
+
+W = pp.WRAPPER
+
+
+def _shape(nodes: list[c_ast.Node]) -> list[tuple[str, str, int, int | None]]:
+    """Every node's type, C text and coordinates, in order."""
+    out = []
+    gen = c_generator.CGenerator()
+
+    def walk(node: c_ast.Node) -> None:
+        coord = node.coord
+        out.append((type(node).__name__, coord.file if coord else "",
+                    coord.line if coord else 0, coord.column if coord else None))
+        for _, child in node.children():
+            walk(child)
+
+    for n in nodes:
+        out.append(("text", gen.visit(n), 0, None))
+        walk(n)
+    return out
+
+
+def test_chunks_cut_after_top_level_declarations_and_keep_positions():
+    text = (f'# 1 "{W}"\n# 1 "public/a.h" 1\ntypedef int T;\nstruct s {{\n  int a;\n'
+            '  T b;\n};\n\nint x;\n# 9 "public/a.h"\nchar c[2]; int d;\n')
+    pieces = parse.chunks(text)
+    assert len(pieces) == 4
+    assert pieces[1].startswith('# 2 "public/a.h"\nstruct s {')  # not cut inside the braces
+    assert pieces[2].startswith('# 7 "public/a.h"\nint x;')
+    assert pieces[3].startswith('# 9 "public/a.h"\nchar c[2]')
+    whole = parse.parse(text, W).ext
+    assert _shape(SegmentParser().parse(text, W).ext) == _shape(whole)
+
+
+def test_a_wrong_cut_falls_back_to_the_whole_segment():
+    # a K&R definition's parameter declarations end with ';' at depth 0
+    text = f'# 1 "{W}"\n# 1 "public/k.h" 1\nint f(a)\nint a;\n{{ return a; }}\nint y;\n'
+    assert len(parse.chunks(text)) == 2  # cut after 'int a;': a wrong cut
+    p = SegmentParser()
+    assert _shape(p.parse(text, W).ext) == _shape(parse.parse(text, W).ext)
+
+
+def test_codec_round_trip_keeps_shared_nodes():
+    text = f'# 1 "{W}"\n# 3 "public/s.h" 1\nstruct s {{ int a : 3; char b[4]; }} x, y;\n'
+    nodes = parse.parse(text, W).ext
+    assert nodes[0].type.type is nodes[1].type.type  # one struct, two declarators
+    back, delta = parse.decode(parse.encode((nodes, {"T": True})))
+    assert delta == {"T": True}
+    assert back[0].type.type is back[1].type.type
+    assert _shape(back) == _shape(nodes)
+
+
+@pytest.fixture(scope="module")
+def x86_64_text(xen_tree, tmp_path_factory) -> str:
+    src = sources.from_tree(xen_tree)
+    public = pp.stage(src.files, tmp_path_factory.mktemp("stage"))
+    todo = pp.order_headers(src.files, [h for h in sorted(src.files)
+                                        if api.applies_to(h, "x86_64") and h != "dom0_ops.h"])
+    run = pp.run_cpp("cpp", "x86_64", "tools", public, todo)
+    assert not run.errors
+    return pp.split_output(run.text, public, todo).text
+
+
+def test_codec_round_trip_on_a_real_translation_unit(x86_64_text):
+    nodes = SegmentParser().parse(x86_64_text, W).ext
+    back, _ = parse.decode(parse.encode((nodes, {})))
+    assert _shape(back) == _shape(nodes)
+
+
+def test_store_reparses_only_what_changed(x86_64_text, tmp_path):
+    store = cache.SegmentCache.under(tmp_path)
+    first = SegmentParser(store)
+    base = first.parse(x86_64_text, W)
+    first.flush()
+    assert first.parsed > 500 and store.path.is_file()
+
+    again = SegmentParser(store)
+    assert _shape(again.parse(x86_64_text, W).ext) == _shape(base.ext)
+    assert again.parsed == 0
+
+    # one declaration changed: only its piece is parsed; the result is what a fresh
+    # parser makes of the changed text
+    anchor = "struct start_info {"
+    assert anchor in x86_64_text
+    changed = x86_64_text.replace(anchor, anchor + " int xenpatch_new;", 1)
+    patched = SegmentParser(store)
+    got = patched.parse(changed, W)
+    assert patched.parsed == 1
+    assert _shape(got.ext) == _shape(SegmentParser().parse(changed, W).ext)
+
+
+def test_an_unreadable_store_is_a_miss(xen_tree, tmp_path):
+    store = cache.SegmentCache.under(tmp_path)
+    store.path.parent.mkdir(parents=True, exist_ok=True)
+    store.path.write_bytes(b"not a database" * 100)
+    assert store.get_many([b"k" * parse.TEXT_KEY]) == {}
+    store.put_many({b"k" * 32: ([], {})})  # skipped, no exception
+    src = sources.from_tree(xen_tree)
+    model = api.dump(src, ("arm32",), cache_dir=tmp_path)
+    assert [f.header for f in model.arches[0].failed] == ["dom0_ops.h"]
+    assert Path(store.path).read_bytes().startswith(b"not a database")
