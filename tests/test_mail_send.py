@@ -16,25 +16,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from xenpatch import cli
 from xenpatch.cli import main
 
 USER, PASSWORD = "ada", "s3cret-Pa55word-xyzzy"
 LIST = "xen-devel@lists.xenproject.org"
 SENDER = "Ada Tester <ada@example.org>"
 DATE = "Fri, 27 Nov 2026 12:00:00 +0000"
-
-
-@pytest.fixture(autouse=True)
-def mail_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """cli.main imports every capability's command module; while another one is
-    still being written, dispatch to the mail commands only."""
-    try:
-        cli._handlers()
-    except ImportError:
-        from xenpatch.mail import command
-        monkeypatch.setattr(cli, "_handlers", lambda: {"send": command.send,
-                                                       "maintainers": command.maintainers})
 
 
 # --- the server ------------------------------------------------------------------------

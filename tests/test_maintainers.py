@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from xenpatch import cli
 from xenpatch.cli import main
 from xenpatch.errors import InputError
 from xenpatch.mail import maintainers as mt
@@ -57,18 +56,6 @@ THE_REST = {
     "Jan Beulich <jbeulich@suse.com>", "Julien Grall <julien@xen.org>",
     "Stefano Stabellini <sstabellini@kernel.org>", "Wei Liu <wl@xen.org>"}
 DIRECTORIES = ("xen/drivers/passthrough", "tools/libs/light/", "xen/include/public", "docs")
-
-
-@pytest.fixture(autouse=True)
-def mail_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """cli.main imports every capability's command module; while another one is
-    still being written, dispatch to the mail commands only."""
-    try:
-        cli._handlers()
-    except ImportError:
-        from xenpatch.mail import command
-        monkeypatch.setattr(cli, "_handlers", lambda: {"send": command.send,
-                                                       "maintainers": command.maintainers})
 
 
 def get_maintainer_pl(tree: Path, args: list[str], home: Path) -> set[str]:
