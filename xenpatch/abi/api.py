@@ -154,8 +154,10 @@ def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str,
     gc.disable()
     try:
         with tempfile.TemporaryDirectory(prefix="xenpatch-abi-") as tmp:
+            with clock.stage("stage"):
+                staged = pipeline.stage(files, Path(tmp))
             for arch in arches:
-                model = pipeline.run(files, arch, profile, cpp, Path(tmp), parser, clock)
+                model = pipeline.run(files, arch, profile, cpp, Path(tmp), parser, clock, staged)
                 with clock.stage("json"):
                     out.append((arch, model if want_models else None, arch_text(model)))
         with clock.stage("store"):

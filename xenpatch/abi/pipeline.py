@@ -47,12 +47,28 @@ class Clock:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
+@dataclass(frozen=True)
+class Staged:
+    """FILES written out once for every arch of a worker, without the unsafe ones."""
+
+    public: Path
+    unsafe: Mapping[str, str]  # header -> reason (preprocess.unsafe_includes)
+
+
+def stage(files: Mapping[str, bytes], tmp: Path) -> Staged:
+    unsafe = pp.unsafe_includes(files)
+    return Staged(pp.stage({h: d for h, d in files.items() if h not in unsafe}, tmp / "staged"),
+                  unsafe)
+
+
 def run(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path,
-        parser: SegmentParser | None = None, clock: Clock | None = None) -> ArchModel:
+        parser: SegmentParser | None = None, clock: Clock | None = None,
+        staged: Staged | None = None) -> ArchModel:
     """The ArchModel of FILES on ARCH (TMP: a private scratch directory; PARSER: shared by
-    the arches one worker does, to reuse the segments they have in common)."""
+    the arches one worker does, to reuse the segments they have in common; STAGED: FILES
+    already staged by ``stage``)."""
     clock = clock or Clock()
-    result = c_pass(files, arch, profile, cpp, tmp, parser or SegmentParser(), clock)
+    result = c_pass(files, arch, profile, cpp, tmp, parser or SegmentParser(), clock, staged)
     types = tuple(sorted(result.decls.types.values(), key=lambda t: t.name))
     with clock.stage("macros"):
         macros, redefined = _macros(result, arch)
@@ -64,11 +80,13 @@ def run(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path
 
 
 def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path,
-           parser: SegmentParser, clock: Clock | None = None) -> Pass:
+           parser: SegmentParser, clock: Clock | None = None,
+           staged: Staged | None = None) -> Pass:
     """Preprocess and parse every applicable header, dropping the ones that fail."""
     clock = clock or Clock()
     with clock.stage("stage"):
-        public, todo, failed, not_applicable = _stage(files, arch, tmp)
+        staged = staged or stage(files, tmp / arch)
+        public, todo, failed, not_applicable = _applicable(files, arch, staged)
     header_of = lambda f: pp.relative_header(f, public)  # noqa: E731
     for _ in range(len(todo) + 1):
         # Order again: a header only a dropped one included is now a root.
@@ -109,13 +127,13 @@ def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: P
     raise InputError("the public headers could not be processed")  # not reached: todo shrinks
 
 
-def _stage(files: Mapping[str, bytes], arch: str,
-           tmp: Path) -> tuple[Path, list[str], dict[str, str], list[str]]:
-    """Stage FILES for ARCH: (public dir, headers to do, failed, not applicable)."""
+def _applicable(files: Mapping[str, bytes], arch: str,
+                staged: Staged) -> tuple[Path, list[str], dict[str, str], list[str]]:
+    """(public dir, headers to do, failed, not applicable) of FILES on ARCH."""
     headers = sorted(h for h in files if h.endswith(".h"))
     not_applicable = [h for h in headers if not applies_to(h, arch)]
-    failed = {h: e for h, e in pp.unsafe_includes(files).items() if h not in not_applicable}
-    public = pp.stage({h: d for h, d in files.items() if h not in failed}, tmp / arch)
+    failed = {h: e for h, e in staged.unsafe.items() if h not in not_applicable}
+    public = staged.public
     todo = pp.order_headers(files, [h for h in headers
                                     if h not in failed and h not in not_applicable])
     return public, todo, failed, not_applicable
