@@ -106,9 +106,12 @@ def _compute(source: HeaderSource, todo: Sequence[str], profile: str, cpp: str,
     if len(groups) > 1:
         from concurrent.futures import ProcessPoolExecutor  # not on the warm path
 
-        with ProcessPoolExecutor(max_workers=len(groups)) as pool:
+        # The last group is done here while the workers do the others: one process
+        # fewer to start, and its models need not be pickled back.
+        with ProcessPoolExecutor(max_workers=len(groups) - 1) as pool:
             futures = [pool.submit(arch_models, dict(source.files), g, profile, cpp, want_models,
-                                   cache_dir) for g in groups]
+                                   cache_dir) for g in groups[:-1]]
+            results = arch_models(source.files, groups[-1], profile, cpp, want_models, cache_dir)
             for fut in futures:
                 results.extend(fut.result())
     elif groups:
