@@ -2,8 +2,9 @@
 
 Times the whole process (``python -m xenpatch.cli generate``) with a cold ABI
 cache (an empty ``XDG_CACHE_HOME``: both the base's and the result's models
-are computed), with only the base's model cached (the usual first run), and
-warm (a rerun), against the 5 s target,
+are computed), with only the base's model (and its parsed pieces) cached
+(the usual first run), and warm (a rerun), each the median of ``--runs``
+runs, against the 5 s target,
 and, as a baseline in the same run, a plain ``git format-patch`` of the same
 series (applied with ``git am`` in a scratch clone first).
 
@@ -70,7 +71,7 @@ def baseline(tree: Path, series: Path, work: Path, env: dict[str, str]) -> float
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tree", type=Path)
-    ap.add_argument("--runs", type=int, default=3, help="warm runs (median reported)")
+    ap.add_argument("--runs", type=int, default=3, help="runs of each case (median reported)")
     args = ap.parse_args()
     tree = args.tree or fetched_tree()
     with tempfile.TemporaryDirectory(prefix="xenpatch-bench-") as tmp:
@@ -79,21 +80,26 @@ def main() -> None:
         gitcfg.write_text("[user]\n\tname = Bench\n\temail = bench@example.org\n")
         env = {**os.environ, "GIT_CONFIG_GLOBAL": str(gitcfg), "SOURCE_DATE_EPOCH": EPOCH,
                "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": str(work / "cache")}
-        cold = generate(tree, work / "cold", env)
-        # The usual first run: the base's model is cached (an earlier `abi dump`
-        # or generate), the result's is new.
-        env_base = {**env, "XDG_CACHE_HOME": str(work / "cache-base")}
-        timed([sys.executable, "-m", "xenpatch.cli", "abi", "dump", "--tree", str(tree),
-               "-o", str(work / "base.json")], env_base)
-        first = generate(tree, work / "first", env_base)
-        warms = [generate(tree, work / f"warm{i}", env) for i in range(args.runs)]
-        warm = statistics.median(warms)
-        base = baseline(tree, work / "cold", work, env)
+        colds, firsts = [], []
+        for i in range(args.runs):
+            env_cold = {**env, "XDG_CACHE_HOME": str(work / f"cache{i}")}
+            colds.append(generate(tree, work / f"cold{i}", env_cold))
+            # The usual first run: the base's model is cached (an earlier `abi dump`
+            # or generate), the result's is new.
+            env_base = {**env, "XDG_CACHE_HOME": str(work / f"cache-base{i}")}
+            timed([sys.executable, "-m", "xenpatch.cli", "abi", "dump", "--tree", str(tree),
+                   "-o", str(work / "base.json")], env_base)
+            firsts.append(generate(tree, work / f"first{i}", env_base))
+        env_warm = {**env, "XDG_CACHE_HOME": str(work / "cache0")}
+        warms = [generate(tree, work / f"warm{i}", env_warm) for i in range(args.runs)]
+        cold, first, warm = (statistics.median(r) for r in (colds, firsts, warms))
+        base = baseline(tree, work / "cold0", work, env)
     print(f"tree: {tree}")
-    print(f"generate, cold ABI cache: {cold:6.2f} s  ({cold / TARGET:.2f} x the {TARGET:.0f} s target)")
-    print(f"generate, base cached:    {first:6.2f} s  ({first / TARGET:.2f} x the {TARGET:.0f} s target)")
-    print(f"generate, warm ABI cache: {warm:6.2f} s  ({warm / TARGET:.2f} x the {TARGET:.0f} s target, "
-          f"median of {args.runs}, best {min(warms):.2f} s)")
+    for label, value, runs in (("cold ABI cache", cold, colds), ("base cached", first, firsts),
+                               ("warm ABI cache", warm, warms)):
+        print(f"generate, {label + ':':15} {value:6.2f} s  ({value / TARGET:.2f} x the "
+              f"{TARGET:.0f} s target; median of {len(runs)}: "
+              f"{', '.join(f'{r:.2f}' for r in runs)})")
     print(f"baseline git format-patch: {base:6.2f} s  (generate warm = {warm / base:.0f} x baseline)")
 
 
