@@ -82,9 +82,11 @@ class Declarations:
         self.enumerators: dict[str, tuple[int, IntType]] = {}
         self.types: dict[str, TypeInfo] = {}
         self._done: dict[int, CType] = {}
+        self._spelled: dict[str, CType | None] | None = None  # type_named, once visited
 
     # -- the walk ------------------------------------------------------------------
     def visit(self, ast: c_ast.FileAST) -> None:
+        self._spelled = None
         for node in ast.ext:
             try:
                 if isinstance(node, c_ast.Typedef):
@@ -97,6 +99,8 @@ class Declarations:
                 coord = node.coord
                 raise DeclareError(coord.file if coord else "", coord.line if coord else 0,
                                    str(e)) from e
+        # Measured: the macro evaluator asks for the same few spellings thousands of times.
+        self._spelled = {}
 
     def _typedef(self, node: c_ast.Typedef) -> None:
         ctype, spelling, _ = self.resolve(node.type)
@@ -403,6 +407,13 @@ class Declarations:
 
     def type_named(self, spelling: str) -> CType | None:
         """The type a C type name spells ("unsigned long", "struct foo *", "uint32_t[4]")."""
+        if self._spelled is None:
+            return self._type_named(spelling)
+        if spelling not in self._spelled:
+            self._spelled[spelling] = self._type_named(spelling)
+        return self._spelled[spelling]
+
+    def _type_named(self, spelling: str) -> CType | None:
         words = _TYPE_TOKEN.findall(spelling)
         if not words or "".join(words).replace(" ", "") != re.sub(r"\s+", "", spelling):
             return None
