@@ -116,3 +116,12 @@ def test_an_unreadable_store_is_a_miss(xen_tree, tmp_path):
     model = api.dump(src, ("arm32",), cache_dir=tmp_path)
     assert [f.header for f in model.arches[0].failed] == ["dom0_ops.h"]
     assert Path(store.path).read_bytes().startswith(b"not a database")
+
+
+def test_a_new_parser_identity_replaces_the_old_pieces(tmp_path):
+    stale = tmp_path / "pieces-0000000000000000.sqlite"
+    stale.write_bytes(b"")
+    store = cache.SegmentCache.under(tmp_path)
+    store.put_many({b"t" * parse.TEXT_KEY + b"c" * 16: ([], {"T": True})})
+    assert not stale.exists()
+    assert store.get_many([b"t" * parse.TEXT_KEY]) == {b"t" * 16 + b"c" * 16: ([], {"T": True})}

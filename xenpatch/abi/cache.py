@@ -154,6 +154,10 @@ class SegmentCache:
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():  # another parser's pieces are of no more use
+            for stale in self.path.parent.glob("pieces-*.sqlite"):
+                if stale != self.path:  # a concurrent worker may have just made it
+                    stale.unlink(missing_ok=True)
         con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         con.execute("CREATE TABLE IF NOT EXISTS piece (text BLOB, context BLOB, value BLOB, "
                     "PRIMARY KEY (text, context)) WITHOUT ROWID")

@@ -39,7 +39,7 @@ _KEYWORDS = {
 _WORD = re.compile(r"\b(" + "|".join(re.escape(k) for k in _KEYWORDS) + r")\b")
 _ATTR = re.compile(r"\b__attribute__\s*\(\(")
 _ERROR = re.compile(r"^(.*?):(\d+)(?::(\d+))?: (.*)$", re.S)
-_IDENT = re.compile(r"[A-Za-z_]\w*")
+_IDENT = re.compile(r"[A-Za-z_$][\w$]*")  # as pycparser's lexer reads identifiers
 _SEGMENT = re.compile(r'^# \d+ "' + re.escape(WRAPPER) + r'"', re.M)
 
 
