@@ -1,13 +1,15 @@
 """The ABI engine's entry point: ``dump`` a HeaderSource into an AbiModel, per arch, cached.
 
-Per arch (``pipeline.run``; worker processes up to ``jobs``, the arches of
-one family in the same worker so that they share parsed segments): stage the
-headers in a private directory, classify them (applicable, not applicable,
+Per arch (``pipeline.run``; up to ``jobs`` groups of arches, one done here
+and the others in worker processes, the arches of one family in the same
+group so that they share parsed pieces): stage the headers in a private
+directory (once per group), classify them (applicable, not applicable,
 unsafe), run cpp over all applicable ones as one translation unit, parse, lay
 out the types, evaluate the macros (``macros.evaluate_macros``) and group the
 families (``families.group_families``).  A header that cpp or the parser
 rejects is recorded as failed and the rest is done again without it.  Each
-arch's result is cached (``cache``), keyed by the headers' content.
+arch's result is cached (``cache``), keyed by the headers' content, and so is
+what each piece of preprocessed text parsed to (``cache.SegmentCache``).
 
 Not applicable (a general rule, documented in ``applies_to``): a header
 whose path names another architecture, and, for the guest profiles, a

@@ -12,8 +12,11 @@ Beside the models, ``SegmentCache`` keeps what pycparser made of each piece
 of preprocessed text (``parse.SegmentParser``), keyed by the piece's bytes
 and its typedef context, in one SQLite file per parser identity: a tree
 that differs from a cached one in a few declarations (``generate``'s
-patched tree, the next commit in a history) re-parses only those.  Location: ``[abi].cache``, else
-``$XDG_CACHE_HOME/xenpatch/abi`` (``~/.cache/xenpatch/abi``).
+patched tree, the next commit in a history) re-parses only those.  The
+file of an older parser identity is removed when a new one is made.
+
+Location: ``[abi].cache``, else ``$XDG_CACHE_HOME/xenpatch/abi``
+(``~/.cache/xenpatch/abi``).
 """
 
 from __future__ import annotations
