@@ -289,7 +289,7 @@ def encode(parsed: Parsed) -> bytes:
         return _ENCODERS[index](v, enc)
 
     nodes, delta = parsed
-    return marshal.dumps((enc(nodes), delta))
+    return marshal.dumps((enc(nodes), delta))  # type: ignore[arg-type]
 
 
 def decode(data: bytes) -> Parsed:
@@ -314,7 +314,7 @@ def decode(data: bytes) -> Parsed:
 def _codec_source(index: int, cls: type) -> str:
     """An encoder and a decoder for CLS's fields, written out (measured: twice as fast
     as a loop over the fields; ``attr_names`` are plain values, the rest children)."""
-    fields = [f for f in cls.__slots__ if f != "__weakref__"]
+    fields = [f for f in cls.__slots__ if f != "__weakref__"]  # type: ignore[attr-defined]
     plain = set(cls.attr_names)  # type: ignore[attr-defined]
     enc = [f"v.{f}" if f in plain else _COORD_OUT.format(f) if f == "coord" else f"enc(v.{f})"
            for f in fields]
