@@ -125,3 +125,23 @@ def test_a_new_parser_identity_replaces_the_old_pieces(tmp_path):
     store.put_many({b"t" * parse.TEXT_KEY + b"c" * 16: ([], {"T": True})})
     assert not stale.exists()
     assert store.get_many([b"t" * parse.TEXT_KEY]) == {b"t" * 16 + b"c" * 16: ([], {"T": True})}
+
+
+def test_a_patched_tree_through_the_pieces_of_its_base_is_the_same_model(xen_tree, tmp_path):
+    src = sources.from_tree(xen_tree)
+    changed = dict(src.files)
+    anchor = b"#define SIF_VIRT_P2M_4TOOLS (1<<4)"
+    assert anchor in changed["xen.h"]
+    changed["xen.h"] = changed["xen.h"].replace(anchor, anchor + b"\n#define SIF_NEW (1<<5)")
+    changed["io/ring.h"] = b"typedef unsigned int xenpatch_new_t;\n" + changed["io/ring.h"]
+    patched = sources.HeaderSource("patched", None, changed)
+    arches = ("x86_32", "arm64")
+    api.dump(src, arches, cache_dir=tmp_path / "shared")
+    assert list((tmp_path / "shared").glob("pieces-*.sqlite"))
+    through_base = api.dump(patched, arches, cache_dir=tmp_path / "shared")
+    fresh = api.dump(patched, arches, cache_dir=tmp_path / "fresh")
+    assert through_base == fresh
+    assert through_base.arches[0].macro_map["SIF_NEW"].value == 32
+    base = api.dump(src, arches, cache_dir=tmp_path / "shared").arches[0].macro_map
+    ring = [m for m in fresh.arches[0].macros if m.header == "io/ring.h"]
+    assert ring and all(m.line == base[m.name].line + 1 for m in ring)
