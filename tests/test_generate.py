@@ -92,7 +92,16 @@ def test_series_on_real_tree_applies_and_leaves_checkout_alone(xen_clone, tmp_pa
     files = sorted(out.glob("*.patch"))
     assert [f.name[:5] for f in files] == ["0000-", "0001-", "0002-", "0003-"]
     assert summary["subjects"][1].startswith("[RFC PATCH 1/3] xen/public: introduce SIF_HVM_GHCB")
+    assert summary["notes"] == []  # 4.17.5's Go bindings match its IDL: nothing stale
     compare_golden(files, "sif-hvm-ghcb", regen_golden)
+    # Patch 3 carries the Go bindings regenerated from the edited IDL, and only
+    # the new field's lines.
+    patch3 = files[3].read_text()
+    assert " tools/golang/xenlight/helpers.gen.go | 6 ++++++\n" in patch3
+    assert " tools/golang/xenlight/types.gen.go   | 1 +\n" in patch3
+    assert "+Ghcb Defbool\n" in patch3
+    assert "+if err := x.Ghcb.fromC(&tmp.ghcb);err != nil {\n" in patch3
+    assert "+if err := tmp.Ghcb.toC(&pvh.ghcb); err != nil {\n" in patch3
 
     # git am in a fresh clone of the real tree.
     fresh = tmp_path / "fresh"
@@ -124,6 +133,13 @@ def test_series_on_real_tree_applies_and_leaves_checkout_alone(xen_clone, tmp_pa
     }
     for path, text in hunks.items():
         assert text in (fresh / path).read_text(), path
+    # The committed bindings are what the tree's own generator makes of the
+    # committed IDL (as tools/golang/xenlight/Makefile runs it).
+    go_dir = fresh / "tools/golang/xenlight"
+    subprocess.run([sys.executable, "gengotypes.py", str(fresh / "tools/libs/light/libxl_types.idl"),
+                    "types.gen.go", "helpers.gen.go"], cwd=go_dir, check=True, capture_output=True,
+                   env={**os.environ, "LIBXL_SRC_DIR": str(fresh / "tools/libs/light")})
+    assert git(fresh, "status", "--porcelain") == ""
 
     # A rerun on the same base, this time on the tree fetched from Debian
     # (no --tree, [tree].path empty), gives byte-identical files.
@@ -146,7 +162,7 @@ def test_version_2_changelog_and_no_rfc(xen_tree, tmp_path, gitconfig):
     assert "Subject: [PATCH v2 0/3] pvh: Introduce SIF_HVM_GHCB" in cover
     assert "Changes in v2:\n- rebased onto 4.17.5\n" in cover
     assert re.search(r"^base-commit: [0-9a-f]{40}$", cover, re.M)
-    assert " 10 files changed, 40 insertions(+)" in cover
+    assert " 12 files changed, 47 insertions(+)" in cover
     assert "Subject: [PATCH v2 2/3] tools/libxenguest" in files[2].read_text()
     assert not any("Signed-off-by" in f.read_text() for f in files)
     for f in files:
@@ -167,7 +183,34 @@ def test_cdf_example_bit_number_idiom_and_max_marker(xen_tree, tmp_path, gitconf
             "(1U << _XEN_DOMCTL_CDF_trap_unmapped_accesses)\n") in patch
     assert "-#define XEN_DOMCTL_CDF_MAX XEN_DOMCTL_CDF_vpmu\n" in patch
     assert "+#define XEN_DOMCTL_CDF_MAX XEN_DOMCTL_CDF_trap_unmapped_accesses\n" in patch
+    ocaml = files[2].read_text()
+    assert "Subject: [RFC PATCH 2/2] tools/ocaml: add CDF_TRAP_UNMAPPED_ACCESSES" in ocaml
+    assert " \t| CDF_VPMU\n+\t| CDF_TRAP_UNMAPPED_ACCESSES\n \n" in ocaml  # xenctrl.ml: tabs
+    assert "   | CDF_VPMU\n+  | CDF_TRAP_UNMAPPED_ACCESSES\n \n" in ocaml  # xenctrl.mli: spaces
     compare_golden(files, "cdf-trap-unmapped", regen_golden)
+
+    # Xen's own check of the OCaml variant against the bits: abi-check writes
+    # BUILD_BUG_ON()s (tools/ocaml/libs/xc/Makefile), which must compile.
+    fresh = tmp_path / "fresh"
+    subprocess.run(["git", "clone", "-q", "--shared", str(xen_tree), str(fresh)], check=True)
+    git(fresh, "am", "-q", *map(str, files[1:]), env={"GIT_CONFIG_GLOBAL": str(gitconfig)})
+    xc = fresh / "tools/ocaml/libs/xc"
+    checks = subprocess.run(["perl", "-w", "abi-check", "xenctrl_stubs.c", "xenctrl.ml"], cwd=xc,
+                            check=True, capture_output=True, text=True).stdout
+    assert ("BUILD_BUG_ON( XEN_DOMCTL_CDF_trap_unmapped_accesses != (1u << 8)  );"
+            in checks)
+    assert "BUILD_BUG_ON( XEN_DOMCTL_CDF_MAX             != (1u << 8)  );" in checks
+    probe = tmp_path / "abi_check.c"
+    probe.write_text("#include <stdint.h>\n#include <xen/xen.h>\n#include <xen/domctl.h>\n"
+                     "#include <xen/sysctl.h>\n"
+                     "#define BUILD_BUG_ON(c) _Static_assert(!(c), #c)\n"
+                     f"void f(void) {{\n{checks}}}\n")
+    include = tmp_path / "probe-include"
+    include.mkdir()
+    (include / "xen").symlink_to(fresh / "xen/include/public")
+    cc = subprocess.run(["gcc", "-fsyntax-only", "-D__XEN_TOOLS__", "-I", str(include),
+                         str(probe)], capture_output=True, text=True)
+    assert cc.returncode == 0, cc.stderr
 
 
 @pytest.mark.parametrize("template, failed, shown", [
@@ -243,6 +286,36 @@ def test_missing_anchor_names_file_and_anchor(xen_clone, tmp_path, gitconfig):
     assert not out.exists()
 
 
+def test_go_bindings_stale_or_without_generator(xen_clone, tmp_path, gitconfig):
+    go = xen_clone / "tools/golang/xenlight"
+    types = go / "types.gen.go"
+    lines = types.read_text().splitlines(keepends=True)
+    lines[20] = lines[20].rstrip("\n") + " // edited by hand\n"  # stale, far from the pvh struct
+    types.write_text("".join(lines))
+    commit_all(xen_clone, "bindings out of date", gitconfig)
+    out = tmp_path / "stale"
+    proc = run_cli(gitconfig, "generate", "--tree", str(xen_clone), "--out", str(out),
+                   "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["notes"] == [
+        "tools/golang/xenlight/types.gen.go was stale relative to tools/libs/light/libxl_types.idl "
+        "at the base: only this change's hunks are carried (run gengotypes.py in a separate patch)"]
+    patch3 = sorted(out.glob("*.patch"))[3].read_text()
+    go_diff = patch3.split("diff --git a/tools/golang/xenlight/types.gen.go")[1].split("diff --git")[0]
+    assert [line for line in go_diff.splitlines() if line[:1] in "+-"
+            and not line.startswith(("+++", "---"))] == ["+Ghcb Defbool"]
+    assert " tools/golang/xenlight/helpers.gen.go | 6 ++++++\n" in patch3
+
+    (go / "gengotypes.py").unlink()
+    commit_all(xen_clone, "no generator", gitconfig)
+    out = tmp_path / "nogen"
+    proc = run_cli(gitconfig, "generate", "--tree", str(xen_clone), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert ("  note tools/golang/xenlight/gengotypes.py not in the tree: the Go bindings are not "
+            "regenerated\n") in proc.stdout
+    assert "tools/golang" not in sorted(out.glob("*.patch"))[3].read_text()
+
+
 def test_dirty_missing_and_non_git_trees(xen_clone, tmp_path, gitconfig):
     out = tmp_path / "series"
     (xen_clone / "xen/include/public/xen.h").write_text("/* edited */\n")
@@ -292,3 +365,20 @@ def test_out_that_is_not_a_series_directory(xen_tree, tmp_path, gitconfig):
     proc = run_cli(gitconfig, "generate", "--tree", str(xen_tree), "--out", str(out))
     one_line_error(proc, 2, r"--out .*precious: exists and is not a series directory")
     assert [p.name for p in out.iterdir()] == ["thesis.tex"]
+
+
+def test_cdf_ocaml_hunks_match_xens_own_commit(xen_git, tmp_path, gitconfig):
+    # Replayed on the commit before Xen added the flag (980aff4e8f), the OCaml
+    # patch gives exactly the files of Xen's own ab02a120c0.
+    tree = tmp_path / "xen"
+    subprocess.run(["git", "clone", "-q", "--shared", str(xen_git), str(tree)], check=True)
+    git(tree, "checkout", "-q", "-b", "before", "980aff4e8f~1")
+    out = tmp_path / "cdf"
+    proc = run_cli(gitconfig, "--config", str(ROOT / "examples" / "cdf-flag.toml"), "generate",
+                   "--tree", str(tree), "--out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ocaml = sorted(out.glob("*.patch"))[2].read_text()
+    for path in ("tools/ocaml/libs/xc/xenctrl.ml", "tools/ocaml/libs/xc/xenctrl.mli"):
+        old, new = (git(tree, "rev-parse", "--short=10", f"{rev}:{path}").strip()
+                    for rev in ("ab02a120c0~1", "ab02a120c0"))
+        assert f"diff --git a/{path} b/{path}\nindex {old}..{new} 100644\n" in ocaml

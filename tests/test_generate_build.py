@@ -42,7 +42,12 @@ def _build_checked(tree: Path, out: Path, gitconfig: Path) -> dict:
     build = summary["checks"][-1]
     assert build == {"name": "build", "ok": True, "summary": "libxenguest, libxl and xl build",
                      "details": ["configure, tools/include, tools/libs, tools/xl"]}
-    assert len(list(out.glob("*.patch"))) == 4
+    files = sorted(out.glob("*.patch"))
+    assert len(files) == 4 and summary["notes"] == []
+    # Patch 3 carries the Go bindings the tree's gengotypes.py makes of the new IDL.
+    patch3 = files[3].read_text()
+    assert " tools/golang/xenlight/types.gen.go   | 1 +\n" in patch3
+    assert "+Ghcb Defbool\n" in patch3
     return summary
 
 

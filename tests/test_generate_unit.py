@@ -12,7 +12,7 @@ from xenpatch.abi.headercheck import header_sets
 from xenpatch.abi.model import AbiModel, ArchModel, Family, Macro, Source
 from xenpatch.errors import ConfigError, InputError
 from xenpatch.generate.command import git_date
-from xenpatch.generate.compose import compose, define_lines
+from xenpatch.generate.compose import apply_ocaml_cdf, compose, define_lines
 from xenpatch.generate.edit import Anchor, AnchorError, locate
 from xenpatch.generate.flag import (
     BitUnavailable,
@@ -22,6 +22,7 @@ from xenpatch.generate.flag import (
     find_family,
     plan_flag,
 )
+from xenpatch.generate.golang import carry_delta
 from xenpatch.generate.render import make_env, pad, reflow
 from xenpatch.generate.spec import load_change, parse_change
 
@@ -73,6 +74,7 @@ def test_shipped_changes_parse():
     assert [p.parts for p in spec.patches] == [("define", "docs"), ("xenguest",), ("libxl",)]
     cdf = load_change(CDF, "cdf-trap-unmapped")
     assert (cdf.family, cdf.idiom) == ("XEN_DOMCTL_CDF_", "bit-number")
+    assert [p.parts for p in cdf.patches] == [("define",), ("ocaml-cdf",)]
 
 
 @pytest.mark.parametrize("change, key", [
@@ -100,6 +102,83 @@ def test_bad_change_names_the_key(change, key):
     with pytest.raises(ConfigError) as e:
         spec_with(**change)
     assert key in str(e.value)
+
+
+def cdf_with(**changes):
+    raw = copy.deepcopy(CDF["cdf-trap-unmapped"])
+    raw.update(changes)
+    return parse_change("cdf-trap-unmapped", raw)
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"patches": [{"subject": "a", "body": "b", "parts": ["define", "ocaml"]}]},
+     "changes.cdf-trap-unmapped.patches[1].parts: unknown part 'ocaml' (known: define, docs, "
+     "xenguest, libxl, ocaml-cdf)"),
+    ({"family": "XEN_DOMCTL_", "name": "XEN_DOMCTL_CDF_foo"},
+     "changes.cdf-trap-unmapped.patches: part 'ocaml-cdf' needs family 'XEN_DOMCTL_CDF_', "
+     "not 'XEN_DOMCTL_'"),
+    ({"name": "XEN_DOMCTL_CDF_Foo"},
+     "changes.cdf-trap-unmapped.name = 'XEN_DOMCTL_CDF_Foo': part 'ocaml-cdf' needs a lower-case "
+     "name"),
+])
+def test_bad_ocaml_cdf_part_names_the_key(change, key):
+    with pytest.raises(ConfigError) as e:
+        cdf_with(**change)
+    assert key in str(e.value)
+
+
+# xenctrl.ml of Xen 4.17.5 around the variant (tabs), and the .mli of master
+# (ocamlformat, two spaces).
+XENCTRL_ML = """type arch_domainconfig =
+\t| ARM of xen_arm_arch_domainconfig
+\t| X86 of xen_x86_arch_domainconfig
+
+type domain_create_flag =
+\t| CDF_HVM
+\t| CDF_HAP
+
+type domain_create_iommu_opts =
+\t| IOMMU_NO_SHAREPT
+"""
+XENCTRL_MLI = XENCTRL_ML.replace("\t", "  ")
+
+
+def _cdf_plan(bit: int):
+    return type("Plan", (), {"bit": bit})()
+
+
+@pytest.mark.parametrize("text", [XENCTRL_ML, XENCTRL_MLI])
+def test_ocaml_cdf_constructor_goes_last_written_like_its_neighbour(text):
+    spec = load_change(CDF, "cdf-trap-unmapped")
+    out = apply_ocaml_cdf(text, make_env(), spec, _cdf_plan(2), "xenctrl.ml")
+    indent = text.split("| CDF_HAP")[0].rsplit("\n", 1)[1]
+    assert out == text.replace(f"{indent}| CDF_HAP\n",
+                               f"{indent}| CDF_HAP\n{indent}| CDF_TRAP_UNMAPPED_ACCESSES\n")
+
+
+def test_ocaml_cdf_errors_name_file_and_anchor_or_order():
+    spec = load_change(CDF, "cdf-trap-unmapped")
+    with pytest.raises(AnchorError, match=r"^xenctrl.ml:5: domain_create_flag lists 2 flags \(bits "
+                       r"0-1\) but XEN_DOMCTL_CDF_trap_unmapped_accesses takes bit 8: .*abi-check"):
+        apply_ocaml_cdf(XENCTRL_ML, make_env(), spec, _cdf_plan(8), "xenctrl.ml")
+    renamed = XENCTRL_ML.replace("type domain_create_flag =", "type create_flag =")
+    with pytest.raises(AnchorError, match=r"^xenctrl.mli: anchor not found: the last constructor "
+                       r"of 'type domain_create_flag ='"):
+        apply_ocaml_cdf(renamed, make_env(), spec, _cdf_plan(2), "xenctrl.mli")
+
+
+# --- Go bindings: this change's hunks onto stale checked-in files --------------
+
+def test_carry_delta_applies_only_the_changes_hunks():
+    old = "".join(f"line {i}\n" for i in range(20))
+    new = old.replace("line 10\n", "line 10\nadded\n")
+    # Checked in: stale in an unrelated place (line 2 differs).
+    stale = old.replace("line 2\n", "line two\n")
+    assert carry_delta(stale, old, new) == stale.replace("line 10\n", "line 10\nadded\n")
+    assert carry_delta(old, old, new) == new
+    # The hunk's own neighbourhood differs: not placed.
+    assert carry_delta(old.replace("line 10\n", "line ten\n"), old, new) is None
+    assert carry_delta(old.replace("line 11\n", "line eleven\n"), old, new) is None
 
 
 def test_unknown_change():

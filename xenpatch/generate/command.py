@@ -114,6 +114,7 @@ def summary_text(result: Any) -> str:
             if len(c.details) > MAX_DETAILS:
                 lines.append(f"         ... and {len(c.details) - MAX_DETAILS} more "
                              "(--format json lists them all)")
+    lines += [f"  note {n}" for n in result.notes]
     if result.files:
         lines.append(f"wrote {len(result.files)} files to {result.files[0].parent}:")
         lines += [f"  {f.name}" for f in result.files]
@@ -129,6 +130,7 @@ def summary_json(result: Any) -> dict[str, Any]:
         "checks": [{"name": c.name, "ok": c.ok, "summary": c.summary, "details": list(c.details)}
                    for c in result.checks],
         "subjects": list(result.subjects), "files": [str(f) for f in result.files],
+        "notes": list(result.notes),
     }
 
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import jinja2
 
-from .edit import Anchor, insert_at, locate, replace_line, split_lines
+from .edit import Anchor, AnchorError, insert_at, locate, replace_line, split_lines
 from .flag import FlagPlan, wrap_words
 from .render import render
-from .spec import ChangeSpec
+from .spec import CDF_FAMILY, ChangeSpec
 
 COLUMNS = 80  # Xen's CODING_STYLE: lines of at most 80 characters
 
@@ -63,6 +63,15 @@ TOOLSTACK_EDITS: dict[str, tuple[Edit, ...]] = {
                     (r"^=head4 PVH guest options", r"^=back"), where="before")),
     ),
 }
+
+
+# The OCaml bindings of XEN_DOMCTL_CDF_* (part "ocaml-cdf"): the variant in
+# both files; checked against Xen 4.17.5 (tabs in .ml) and master (ocamlformat).
+OCAML_CDF_FILES = ("tools/ocaml/libs/xc/xenctrl.ml", "tools/ocaml/libs/xc/xenctrl.mli")
+OCAML_CDF_ANCHOR = Anchor("the last constructor of 'type domain_create_flag ='",
+                          (r"^type domain_create_flag =\s*$",
+                           r"^(?P<indent>\s*)\|(?P<gap>\s*)CDF_\w+\s*$"),
+                          stop=r"^(\S|\s*$)", last=True)
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,25 @@ def apply_edit(text: str, env: jinja2.Environment, spec: ChangeSpec, edit: Edit)
     return insert_at(text, where.index, hunk)
 
 
+def apply_ocaml_cdf(text: str, env: jinja2.Environment, spec: ChangeSpec, plan: FlagPlan,
+                    path: str) -> str:
+    """TEXT (xenctrl.ml or .mli) with the flag's constructor added to ``domain_create_flag``."""
+    where = locate(text, OCAML_CDF_ANCHOR, path)
+    lines = split_lines(text)
+    start = next(i for i in range(where.index) if re.match(OCAML_CDF_ANCHOR.steps[0], lines[i]))
+    count = sum(1 for line in lines[start + 1:where.index] if re.match(r"^\s*\|", line))
+    # tools/ocaml/libs/xc/abi-check: the N-th constructor must be bit N, and
+    # XEN_DOMCTL_CDF_MAX the last one.
+    if count != plan.bit:
+        raise AnchorError(f"{path}:{start + 1}: domain_create_flag lists {count} flags (bits "
+                          f"0-{count - 1}) but {spec.name} takes bit {plan.bit}: "
+                          "tools/ocaml/libs/xc/abi-check needs every bit, in order")
+    constructor = "CDF_" + spec.name[len(CDF_FAMILY):].upper()
+    hunk = render(env, "ocaml/domain_create_flag.j2", indent=where.match.group("indent"),
+                  gap=where.match.group("gap"), constructor=constructor)
+    return insert_at(text, where.index, hunk)
+
+
 def compose(spec: ChangeSpec, plan: FlagPlan, read: Callable[[str], str],
             env: jinja2.Environment, *, identity: str, signoff: bool) -> tuple[PatchText, ...]:
     """The patches of SPEC: READ(path) gives a file of the base tree (InputError if absent)."""
@@ -149,6 +177,10 @@ def _apply_part(part: str, spec: ChangeSpec, plan: FlagPlan, env: jinja2.Environ
         assert spec.docs is not None
         state[spec.docs.file] = apply_docs(get(spec.docs.file), env, spec)
         return [spec.docs.file]
+    if part == "ocaml-cdf":
+        for path in OCAML_CDF_FILES:
+            state[path] = apply_ocaml_cdf(get(path), env, spec, plan, path)
+        return list(OCAML_CDF_FILES)
     paths = []
     for edit in TOOLSTACK_EDITS[part]:
         state[edit.path] = apply_edit(get(edit.path), env, spec, edit)

@@ -20,7 +20,7 @@ import xenpatch
 from .. import gitrepo
 from ..abi.model import AbiModel
 from ..errors import FindingsError, InputError, UsageError
-from . import selfcheck
+from . import golang, selfcheck
 from .compose import PatchText, compose
 from .flag import FlagPlan, check_name_free, choose_bit, find_family, plan_flag
 from .render import make_env, render
@@ -60,6 +60,7 @@ class Result:
     subjects: tuple[str, ...]  # of the written files, cover letter first
     files: tuple[Path, ...]  # written (empty when a check failed)
     checks: tuple[selfcheck.CheckResult, ...]
+    notes: tuple[str, ...] = ()  # what was skipped or noticed (e.g. Go bindings not regenerated)
 
     @property
     def ok(self) -> bool:
@@ -119,6 +120,9 @@ def generate_series(spec: ChangeSpec, opts: Options, model_of: ModelFn | None = 
                    changelog=opts.changelog, version=opts.version)
     with tempfile.TemporaryDirectory(prefix="xenpatch-generate-") as tmp:
         work = Path(tmp)
+        go = golang.regenerate(patches, lambda d: gitrepo.read_files(repo, base, d, golang.SUFFIXES),
+                               work)
+        patches = go.patches
         scratch = gitrepo.scratch_clone(repo, work / "series.git")
         env_id = gitrepo.ident_env(opts.name, opts.email, opts.date)
         head = _commit(scratch, base, patches, env_id, work)
@@ -130,7 +134,8 @@ def generate_series(spec: ChangeSpec, opts: Options, model_of: ModelFn | None = 
                               patches, model_of, env_id)
         if all(c.ok for c in checks) and build is not None:
             checks += (build(work, scratch, head),)
-        result = Result(spec.key, branch, base, bit, tuple(_subject(f) for f in files), (), checks)
+        result = Result(spec.key, branch, base, bit, tuple(_subject(f) for f in files), (), checks,
+                        go.notes)
         if not result.ok:
             return result
         return replace(result, files=_write(files, opts.out))

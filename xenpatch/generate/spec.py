@@ -10,7 +10,11 @@ and plumbs it through the toolstack.  Its commits are listed under
 * ``xenguest`` — libxenguest: a ``struct xc_dom_image`` member and the flag
   set in ``bootlate_hvm()`` (``[changes.NAME.toolstack]``);
 * ``libxl``    — libxl/xl: IDL field, ``LIBXL_HAVE_*``, default, use,
-  ``xl.cfg`` parsing and documentation (``[changes.NAME.toolstack]``).
+  ``xl.cfg`` parsing and documentation (``[changes.NAME.toolstack]``);
+* ``ocaml-cdf`` — the OCaml bindings of a ``XEN_DOMCTL_CDF_`` flag: a
+  ``CDF_*`` constructor at the end of ``domain_create_flag`` in
+  ``tools/ocaml/libs/xc/xenctrl.ml`` and ``.mli`` (Xen's build checks the
+  variant against the bits with ``tools/ocaml/libs/xc/abi-check``).
 
 Every error names the key at fault (``changes.NAME.KEY``), exit 2.
 """
@@ -24,7 +28,8 @@ from typing import Any
 
 from ..errors import ConfigError
 
-PARTS = ("define", "docs", "xenguest", "libxl")
+PARTS = ("define", "docs", "xenguest", "libxl", "ocaml-cdf")
+CDF_FAMILY = "XEN_DOMCTL_CDF_"
 IDIOMS = ("auto", "shift", "bit-number")
 _C_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Xen's patch rules (docs/process/sending-patches.pandoc): subject lines of at
@@ -169,7 +174,7 @@ def parse_change(key: str, raw: Any) -> ChangeSpec:
     docs = _docs(t["docs"], f"{where}.docs") if "docs" in t else None
     toolstack = _toolstack(t["toolstack"], f"{where}.toolstack") if "toolstack" in t else None
     patches = _patches(t.get("patches"), f"{where}.patches")
-    _check_parts(patches, docs, toolstack, where)
+    _check_parts(patches, docs, toolstack, where, family, name)
     return ChangeSpec(key=key, kind=kind, family=family, name=name, bit=_bit(t, where),
                       comment=_str(t, "comment", where), idiom=idiom,
                       cover_subject=_subject(t, "cover_subject", where),
@@ -177,8 +182,21 @@ def parse_change(key: str, raw: Any) -> ChangeSpec:
                       docs=docs, toolstack=toolstack)
 
 
+def _check_ocaml_cdf(family: str, name: str, where: str) -> None:
+    # tools/ocaml/libs/xc/abi-check maps constructor CDF_FOO to
+    # XEN_DOMCTL_CDF_ + lc("FOO"): only lower-case names round-trip.
+    if family != CDF_FAMILY:
+        raise ConfigError(f"{where}.patches: part 'ocaml-cdf' needs family {CDF_FAMILY!r}, "
+                          f"not {family!r}")
+    suffix = name[len(CDF_FAMILY):]
+    if not suffix or suffix != suffix.lower():
+        raise ConfigError(f"{where}.name = {name!r}: part 'ocaml-cdf' needs a lower-case name "
+                          f"after {CDF_FAMILY} (abi-check lower-cases the OCaml constructor)")
+
+
 def _check_parts(patches: tuple[PatchSpec, ...], docs: DocsSection | None,
-                 toolstack: ToolstackOption | None, where: str) -> None:
+                 toolstack: ToolstackOption | None, where: str, family: str = "",
+                 name: str = "") -> None:
     seen: list[str] = [p for patch in patches for p in patch.parts]
     for part in set(seen):
         if seen.count(part) > 1:
@@ -187,6 +205,8 @@ def _check_parts(patches: tuple[PatchSpec, ...], docs: DocsSection | None,
         raise ConfigError(f"{where}.patches: no patch carries the 'define' part")
     if "docs" in seen and docs is None:
         raise ConfigError(f"{where}.docs is missing (a patch lists the 'docs' part)")
+    if "ocaml-cdf" in seen:
+        _check_ocaml_cdf(family, name, where)
     if ({"xenguest", "libxl"} & set(seen)) and toolstack is None:
         raise ConfigError(f"{where}.toolstack is missing (a patch lists a toolstack part)")
 
