@@ -145,3 +145,22 @@ def test_a_patched_tree_through_the_pieces_of_its_base_is_the_same_model(xen_tre
     base = api.dump(src, arches, cache_dir=tmp_path / "shared").arches[0].macro_map
     ring = [m for m in fresh.arches[0].macros if m.header == "io/ring.h"]
     assert ring and all(m.line == base[m.name].line + 1 for m in ring)
+
+
+def test_model_cache_keeps_the_most_recently_used(tmp_path):
+    """The model cache is bounded: storing past MAX_MODELS drops the least recently used,
+    and reading an entry counts as a use."""
+    import os
+
+    from xenpatch.abi.model import ArchModel
+
+    model = ArchModel(arch="x86_64", headers=("xen.h",))
+    keys = [cache.Key(f"{n:064x}") for n in range(6)]
+    for n, key in enumerate(keys):
+        cache.store(tmp_path, key, model)
+        path = key.path(tmp_path, "x86_64")
+        os.utime(path, ns=(n * 10**9, n * 10**9))  # stored in order, a second apart
+    assert cache.load(tmp_path, keys[0], "x86_64") == model  # a use: now the newest
+    assert cache.prune(tmp_path, keep=3) == 3
+    left = {k for k in keys if k.path(tmp_path, "x86_64").exists()}
+    assert left == {keys[0], keys[4], keys[5]}

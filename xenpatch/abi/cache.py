@@ -82,12 +82,35 @@ class Key:
         return cache_dir / self.digest[:2] / f"{self.digest}-{arch}.json"
 
 
+# Arch models kept (about 0.2-0.8 MB each): the 32 snapshots of 4 arches used
+# last.  Entries are touched when read, so the least recently used go first.
+MAX_MODELS = 128
+
+
 def load_text(cache_dir: Path | None, key: Key, arch: str) -> str | None:
     """The cached JSON text of ARCH's model, or None."""
+    path = key.path(cache_dir or default_dir(), arch)
     try:
-        return key.path(cache_dir or default_dir(), arch).read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
+        os.utime(path)
     except OSError:
         return None
+    return text
+
+
+def prune(cache_dir: Path | None, keep: int = MAX_MODELS) -> int:
+    """Remove all but the KEEP most recently used arch models; the number removed."""
+    entries = []
+    for path in (cache_dir or default_dir()).glob("??/*.json"):
+        try:
+            entries.append((path.stat().st_mtime_ns, path))
+        except OSError:  # removed by a concurrent run
+            continue
+    entries.sort()
+    stale = entries[:max(0, len(entries) - keep)]
+    for _, path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
 
 
 def load(cache_dir: Path | None, key: Key, arch: str) -> ArchModel | None:
@@ -119,6 +142,7 @@ def store_text(cache_dir: Path | None, key: Key, arch: str, text: str) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
+        prune(cache_dir)
     except OSError:
         return
 
