@@ -16,6 +16,10 @@ from collections.abc import Callable
 from pycparser import c_ast
 
 from .cdefs import IntType
+from .cint import INT, NotConstant, char_constant, integer_constant
+from .cint import common_type as _common
+from .cint import promote as _promote
+from .cint import wrap as _wrap
 from .layout import (
     Aligned,
     Array,
@@ -34,8 +38,6 @@ from .layout import (
 )
 from .model import Enumerator, TypeInfo
 
-INT = IntType(4, True)
-
 
 class DeclareError(Exception):
     """A declaration the engine cannot lay out; ``file``/``line`` locate it."""
@@ -43,31 +45,6 @@ class DeclareError(Exception):
     def __init__(self, file: str, line: int, message: str) -> None:
         super().__init__(f"{file}:{line}: {message}")
         self.file, self.line, self.message = file, line, message
-
-
-def _wrap(value: int, t: IntType) -> int:
-    value &= (1 << t.bits) - 1
-    if t.signed and value >> (t.bits - 1):
-        value -= 1 << t.bits
-    return value
-
-
-def _promote(t: IntType) -> IntType:
-    return INT if t.size < 4 else t
-
-
-def _common(a: IntType, b: IntType) -> IntType:
-    """The usual arithmetic conversions (C11 6.3.1.8), rank approximated by size."""
-    a, b = _promote(a), _promote(b)
-    if a.signed == b.signed:
-        return a if a.size >= b.size else b
-    u, s = (a, b) if not a.signed else (b, a)
-    return IntType(u.size, False) if u.size >= s.size else s
-
-
-_SUFFIX = re.compile(r"([uU]?)(ll|LL|l|L)?([uU]?)$")
-_ESCAPES = {"n": 10, "t": 9, "r": 13, "0": 0, "\\": 92, "'": 39, '"': 34, "a": 7, "b": 8,
-            "f": 12, "v": 11, "?": 63}
 
 
 class Declarations:
@@ -327,30 +304,14 @@ class Declarations:
 
     def _literal(self, text: str) -> tuple[int, IntType]:
         """An integer or character constant and its type (C11 6.4.4.1, 6.4.4.4)."""
-        if text.startswith("'"):
-            body = text[1:-1]
-            value = _ESCAPES[body[1]] if body.startswith("\\") and len(body) == 2 else ord(body[-1])
-            if body.startswith("\\x"):
-                value = int(body[2:], 16)
-            return value, INT
-        m = _SUFFIX.search(text)
-        digits = text[:m.start()] if m else text
-        unsigned = bool(m and (m.group(1) or m.group(3)))
-        longs = len(m.group(2)) if m and m.group(2) else 0
-        value = int(digits, 16) if digits[:2] in ("0x", "0X") else \
-            int(digits, 2) if digits[:2] in ("0b", "0B") else \
-            int(digits, 8) if digits.startswith("0") and len(digits) > 1 else int(digits)
-        decimal = not digits.startswith("0") or digits == "0"
-        candidates: list[IntType] = []
-        for size in (4, self.target.long_size, 8)[longs:]:  # int, long, long long
-            if not unsigned:
-                candidates.append(IntType(size, True))
-            if unsigned or not decimal:
-                candidates.append(IntType(size, False))
-        for t in candidates + [IntType(8, False)]:
-            if value < 1 << (t.bits - t.signed):
-                return value, t
-        return _wrap(value, IntType(8, False)), IntType(8, False)
+        try:
+            if text.startswith("'"):
+                found = char_constant(text, self.target.char_signed)
+            else:
+                found = integer_constant(text, self.target.long_size)
+        except NotConstant as e:
+            raise LayoutError(str(e)) from e
+        return found.value, found.type
 
     # -- TypeEnv (xenpatch.abi.cdefs) -------------------------------------------------
     def int_type(self, spelling: str) -> IntType | None:
