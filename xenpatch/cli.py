@@ -128,8 +128,14 @@ def build_parser() -> _Parser:
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Command-line flags that override configuration keys."""
     get = lambda name: getattr(args, name, None)  # noqa: E731
+    # Paths on the command line are taken from the current directory (those in
+    # the config file from the file's directory: Config.resolve_path).
+    def absolute(name: str) -> str | None:
+        value = get(name)
+        return str(Path(value).resolve()) if value else None
+
     return {
-        "tree.path": get("tree"),
+        "tree.path": absolute("tree"),
         "tree.base": get("base"),
         "abi.arches": get("arch"),
         "abi.profile": get("profile"),
@@ -137,7 +143,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "series.version": get("series_version"),
         "series.rfc": get("rfc"),
         "series.signoff": get("signoff"),
-        "series.out": get("out"),
+        "series.out": absolute("out"),
         "series.changelog": get("changelog"),
         "smtp.batch": get("batch"),
         "smtp.pause": get("pause"),

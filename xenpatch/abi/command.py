@@ -10,23 +10,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .. import xentree
 from ..config import Config
 from ..errors import UsageError
 from .model import AbiModel
 from .sources import HeaderSource
-
-
-def _tree(args: argparse.Namespace, config: Config) -> Path | None:
-    value = getattr(args, "tree", None) or config.get("tree", "path")
-    if value:
-        return config.resolve_path(value) if not getattr(args, "tree", None) else Path(value)
-    return _fetched_tree()
-
-
-def _fetched_tree() -> Path | None:
-    """The Xen tree scripts/fetch_xen.py leaves in the cache ([tree].path's documented default)."""
-    base = Path.home() / ".cache" / "xenpatch" / "xen-4.17"
-    return base if (base / "xen" / "include" / "public").is_dir() else None
 
 
 def _source(args: argparse.Namespace, config: Config) -> HeaderSource:
@@ -39,7 +27,7 @@ def _source(args: argparse.Namespace, config: Config) -> HeaderSource:
         if getattr(args, "rev", None):
             raise UsageError("--rev needs a tree, not --headers")
         return sources.from_headers_dir(Path(headers))
-    tree = _tree(args, config)
+    tree = xentree.configured(config)
     if tree is None:
         raise UsageError("no Xen tree: give --tree DIR or --headers DIR, or set [tree].path")
     return sources.from_tree(tree, getattr(args, "rev", None))
@@ -92,7 +80,7 @@ def check(args: argparse.Namespace, config: Config) -> int:
 def _load(spec: str, args: argparse.Namespace, config: Config) -> AbiModel:
     from . import sources
 
-    tree = _tree(args, config)
+    tree = xentree.configured(config)
     found = sources.from_spec(spec, tree)
     return found if isinstance(found, AbiModel) else _dump(found, config)
 

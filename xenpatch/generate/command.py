@@ -15,31 +15,14 @@ from __future__ import annotations
 import argparse
 import email.utils
 import os
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import xenpatch
-
-from .. import proc
+from .. import xentree
 from ..config import Config
-from ..errors import ConfigError, EnvironmentFailure
+from ..errors import ConfigError
 from .spec import load_change
-
-
-def fetched_tree() -> Path:
-    """The Xen 4.17.5 tree fetched (and cached) by ``scripts/fetch_xen.py``."""
-    script = Path(xenpatch.__file__).resolve().parent.parent / "scripts" / "fetch_xen.py"
-    if not script.is_file():
-        raise ConfigError("tree.path is empty and scripts/fetch_xen.py is not available: "
-                          "set [tree].path or pass --tree")
-    res = proc.run([sys.executable, str(script), "xen-4.17"], timeout=1800)
-    words = res.stdout.split()
-    if res.returncode != 0 or len(words) < 2:
-        last = (res.stderr.strip().splitlines() or ["no output"])[-1]
-        raise EnvironmentFailure(f"scripts/fetch_xen.py xen-4.17: {last}")
-    return Path(words[1])
 
 
 def git_date(value: str, env: dict[str, str] | None = None) -> str:
@@ -142,15 +125,8 @@ def generate(args: argparse.Namespace, config: Config) -> int:
 
     key = args.change or config.get("series", "default_change")
     spec = load_change(config.changes, key)
-    # Paths given on the command line are taken from the current directory,
-    # those of the config file from the file's directory.
-    path = config.get("tree", "path")
-    if getattr(args, "tree", None):
-        tree = Path(args.tree).resolve()
-    else:
-        tree = config.resolve_path(path) if path else fetched_tree()
-    out = Path(args.out) if getattr(args, "out", None) else \
-        config.resolve_path(config.get("series", "out"))
+    tree = xentree.resolve(config)
+    out = config.resolve_path(config.get("series", "out"))
     open_tree(tree)  # a missing, foreign or dirty tree is named before anything else
     opts = options(config, tree, out, bool(getattr(args, "build_check", False)))
     result = generate_series(spec, opts, build=buildcheck.build_check if opts.build_check else None)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from .. import xentree
 from ..config import Config
 from ..errors import ConfigError, InputError
 from . import maintainers as mt
@@ -17,17 +17,12 @@ PATCH_SUFFIXES = (".patch", ".diff", ".mbox", ".eml")
 
 def resolve_tree(config: Config) -> Path:
     """``[tree].path`` (or ``--tree``), else the Xen tree scripts/fetch_xen.py caches."""
-    value = config.get("tree", "path")
-    if value:
-        tree = config.resolve_path(value)
-        where = f"tree.path {value}"
-    else:
-        cache = os.environ.get("XENPATCH_CACHE") or Path(
-            os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "xenpatch"
-        tree = Path(cache) / "xen-4.17"
-        where = f"default tree {tree} (set [tree].path or --tree)"
+    tree = xentree.configured(config)
+    if tree is None:
+        raise ConfigError(f"default tree {xentree.fetched_path()} (set [tree].path or --tree): "
+                          "no such directory")
     if not tree.is_dir():
-        raise ConfigError(f"{where}: no such directory")
+        raise ConfigError(f"tree.path {config.get('tree', 'path')}: no such directory")
     return tree
 
 
