@@ -79,3 +79,19 @@ def test_missing_config_file_is_exit_2(tmp_path: Path) -> None:
                            "abi", "dump"], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"xenpatch: --config {tmp_path / 'no.toml'}: no such file"
+
+
+def test_series_date_one_rule_for_commits_and_mails() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from xenpatch.config import series_date
+
+    assert series_date("Thu, 01 Jan 2026 00:00:00 +0100", {}) == datetime(
+        2026, 1, 1, tzinfo=timezone(timedelta(hours=1)))
+    assert series_date("2026-01-01T00:00:00", {}) == datetime(2026, 1, 1, tzinfo=UTC)
+    assert series_date("", {"SOURCE_DATE_EPOCH": "1767225600"}) == datetime(2026, 1, 1, tzinfo=UTC)
+    assert series_date("", {}).tzinfo is UTC
+    with pytest.raises(ConfigError, match="series.date = 'soon'"):
+        series_date("soon", {})
+    with pytest.raises(ConfigError, match="SOURCE_DATE_EPOCH='x'"):
+        series_date("", {"SOURCE_DATE_EPOCH": "x"})

@@ -21,10 +21,12 @@ Nothing is read at import time.
 
 from __future__ import annotations
 
+import email.utils
 import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -248,3 +250,24 @@ def _freeze(values: dict[str, dict[str, Any]]) -> Mapping[str, Mapping[str, Any]
     return MappingProxyType({s: MappingProxyType({k: (tuple(v) if isinstance(v, list) else v)
                                                   for k, v in keys.items()})
                              for s, keys in values.items()})
+
+
+def series_date(value: str, env: Mapping[str, str]) -> datetime:
+    """The date of a series' commits and mails: ``[series].date`` (RFC 2822 or ISO 8601),
+    else ``$SOURCE_DATE_EPOCH`` (reproducible builds), else now; never naive."""
+    if value:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            try:
+                when = datetime.fromisoformat(value)
+            except ValueError as e:
+                raise ConfigError(f"series.date = {value!r}: not an RFC 2822 or ISO 8601 "
+                                  "date") from e
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+    epoch = env.get("SOURCE_DATE_EPOCH", "")
+    if epoch:
+        if not epoch.isdigit():
+            raise ConfigError(f"SOURCE_DATE_EPOCH={epoch!r}: must be whole seconds")
+        return datetime.fromtimestamp(int(epoch), UTC)
+    return datetime.now(UTC).replace(microsecond=0)

@@ -13,42 +13,23 @@ The tree is ``--tree``, else ``[tree].path``, else the Xen 4.17.5 tree that
 from __future__ import annotations
 
 import argparse
-import email.utils
 import os
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .. import xentree
-from ..config import Config
+from ..config import Config, series_date
 from ..errors import ConfigError
 from .spec import load_change
 
 
-def git_date(value: str, env: dict[str, str] | None = None) -> str:
-    """``[series].date`` (RFC 2822 or ISO 8601), else $SOURCE_DATE_EPOCH, else now, as git's
-    ``@<epoch> <offset>``."""
-    env = dict(os.environ) if env is None else env
-    if value:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            try:
-                when = datetime.fromisoformat(value)
-            except ValueError as e:
-                raise ConfigError(f"series.date = {value!r}: not an RFC 2822 or ISO 8601 "
-                                  "date") from e
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        off = int(when.utcoffset().total_seconds() // 60)  # type: ignore[union-attr]
-        sign = "+" if off >= 0 else "-"
-        return f"@{int(when.timestamp())} {sign}{abs(off) // 60:02d}{abs(off) % 60:02d}"
-    epoch = env.get("SOURCE_DATE_EPOCH", "")
-    if epoch:
-        if not epoch.isdigit():
-            raise ConfigError(f"SOURCE_DATE_EPOCH={epoch!r}: must be whole seconds")
-        return f"@{epoch} +0000"
-    return f"@{int(datetime.now(UTC).timestamp())} +0000"
+def git_date(value: str, env: Mapping[str, str] | None = None) -> str:
+    """``config.series_date`` as git's ``@<epoch> <offset>``."""
+    when = series_date(value, os.environ if env is None else env)
+    off = int(when.utcoffset().total_seconds() // 60)  # type: ignore[union-attr]
+    sign = "+" if off >= 0 else "-"
+    return f"@{int(when.timestamp())} {sign}{abs(off) // 60:02d}{abs(off) % 60:02d}"
 
 
 def identity(config: Config, tree: Path) -> tuple[str, str]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import os
 from datetime import UTC, datetime
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
 from .. import cli, gitrepo
-from ..config import Config
-from ..errors import ConfigError, InputError
+from ..config import Config, series_date
+from ..errors import InputError
 from . import compose, smtp
 from . import state as st
 from . import tree as mtree
@@ -42,26 +42,6 @@ def read_series(series_dir: Path) -> tuple[compose.PatchFile, ...]:
         if path.is_file() and compose.SERIES_FILE.match(path.name):
             files.append(compose.parse_patch_file(path.name, mtree.read_text(path).encode("latin-1")))
     return compose.check_series(files, str(series_dir))
-
-
-def series_date(config: Config) -> datetime:
-    """``[series].date``, else ``$SOURCE_DATE_EPOCH``, else now (UTC)."""
-    text = config.get("series", "date")
-    if text:
-        try:
-            date = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            try:
-                date = datetime.fromisoformat(text)
-            except ValueError as e:
-                raise ConfigError(f"series.date {text!r}: not an RFC 2822 or ISO 8601 date") from e
-        return date if date.tzinfo else date.replace(tzinfo=UTC)
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch:
-        if not epoch.isdigit():
-            raise ConfigError(f"SOURCE_DATE_EPOCH={epoch!r}: not a number of seconds")
-        return datetime.fromtimestamp(int(epoch), UTC)
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 def sender(config: Config, git_config: dict[str, str], first: compose.PatchFile) -> str:
@@ -97,7 +77,7 @@ def plan_messages(args: argparse.Namespace, config: Config, series_dir: Path,
     if previous is not None and previous.started:
         state = previous
     else:
-        date = series_date(config)
+        date = series_date(config.get("series", "date"), os.environ)
         state = st.new_state(compose.message_ids(files, frm, date), date, reply_to)
     list_address = compose.check_address("[list].address", config.get("list", "address"))
     mail = compose.SeriesMail(frm, tuple([list_address] + to),
