@@ -91,7 +91,8 @@ def test_series_on_real_tree_applies_and_leaves_checkout_alone(xen_clone, tmp_pa
     assert "headers.chk xen.h, headers++.chk xen.h" in summary["checks"][3]["details"]
     files = sorted(out.glob("*.patch"))
     assert [f.name[:5] for f in files] == ["0000-", "0001-", "0002-", "0003-"]
-    assert summary["subjects"][1].startswith("[RFC PATCH 1/3] xen/public: introduce SIF_HVM_GHCB")
+    assert summary["subjects"][1] == ("[RFC PATCH 1/3] xen/public: introduce SIF_HVM_GHCB for "
+                                      "SEV-ES/SNP guests")  # unfolded
     assert summary["notes"] == []  # 4.17.5's Go bindings match its IDL: nothing stale
     compare_golden(files, "sif-hvm-ghcb", regen_golden)
     # Patch 3 carries the Go bindings regenerated from the edited IDL, and only

@@ -152,10 +152,9 @@ def _commit(scratch: gitrepo.git.Repo, base: str, patches: tuple[PatchText, ...]
 
 
 def _subject(path: Path) -> str:
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("Subject: "):
-            return line[len("Subject: "):]
-    return path.name
+    """The Subject: of a written patch file, unfolded (git folds subjects past 78 columns)."""
+    from ..mail.compose import parse_patch_file
+    return parse_patch_file(path.name, path.read_bytes()).subject
 
 
 def _self_checks(spec: ChangeSpec, opts: Options, scratch: gitrepo.git.Repo, work: Path,
