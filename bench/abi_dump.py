@@ -35,8 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from xenpatch.abi import api, pipeline, probe, sources  # noqa: E402
-from xenpatch.abi import preprocess as pp  # noqa: E402
+from xenpatch.abi import api, probe, sources  # noqa: E402
+from xenpatch.abi.c import pipeline  # noqa: E402
+from xenpatch.abi.c import preprocess as pp  # noqa: E402
 from xenpatch.abi.model import ARCHES  # noqa: E402
 
 NEW_DEFINE = b"\n#define XENPATCH_BENCH_FLAG (1<<5)\n"

@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 # libxl and xl.
 APT_PACKAGES=(
     python3 python3-venv python3-pip python3-dev
-    git git-email perl openssl ca-certificates
+    git git-email libmailtools-perl libemail-valid-perl libauthen-sasl-perl libio-socket-ssl-perl
+    perl openssl ca-certificates
     cpp gcc g++ gcc-multilib g++-multilib clang llvm binutils
     make pkgconf bison flex uuid-dev libyajl-dev zlib1g-dev libncurses-dev
     acpica-tools libbz2-dev liblzma-dev libzstd-dev liblzo2-dev

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from pycparser import c_ast, c_generator
 
-from xenpatch.abi import api, cache, parse, sources
-from xenpatch.abi import preprocess as pp
-from xenpatch.abi.parse import SegmentParser
+from xenpatch.abi import api, cache, sources
+from xenpatch.abi.c import parse
+from xenpatch.abi.c import preprocess as pp
+from xenpatch.abi.c.parse import SegmentParser
 
 W = pp.WRAPPER
 

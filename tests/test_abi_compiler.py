@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from xenpatch.abi import api, probe, sources
-from xenpatch.abi import preprocess as pp
+from xenpatch.abi.c import preprocess as pp
 from xenpatch.abi.model import ARCHES
 
 pytestmark = pytest.mark.skipif(not (shutil.which("gcc") and shutil.which("clang")),

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from xenpatch.abi import api, preprocess
-from xenpatch.abi.declare import Declarations, DeclareError
-from xenpatch.abi.layout import TARGETS
-from xenpatch.abi.parse import ParseFailure, SegmentParser, parse, rewrite_gnu
+from xenpatch.abi import api
+from xenpatch.abi.c import preprocess
+from xenpatch.abi.c.declare import Declarations, DeclareError
+from xenpatch.abi.c.layout import TARGETS
+from xenpatch.abi.c.parse import ParseFailure, SegmentParser, parse, rewrite_gnu
 
 STDINT = """
 typedef unsigned char uint8_t; typedef unsigned short uint16_t; typedef unsigned int uint32_t;

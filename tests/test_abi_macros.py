@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from xenpatch.abi.cdefs import Define, IntType, TypeEnv
-from xenpatch.abi.cexpr import NotConstant, evaluate, tokenize
-from xenpatch.abi.declare import Declarations
-from xenpatch.abi.layout import TARGETS
-from xenpatch.abi.macros import Undef, evaluate_macros, find_redefinitions
+from xenpatch.abi.c.cdefs import Define, IntType, TypeEnv
+from xenpatch.abi.c.cexpr import NotConstant, evaluate, tokenize
+from xenpatch.abi.c.declare import Declarations
+from xenpatch.abi.c.layout import TARGETS
+from xenpatch.abi.c.macros import Undef, evaluate_macros, find_redefinitions
+from xenpatch.abi.c.parse import parse
 from xenpatch.abi.model import Macro
-from xenpatch.abi.parse import parse
 
 LP64 = ("x86_64", "arm64")
 

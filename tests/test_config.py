@@ -8,15 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from xenpatch.config import SCHEMA, load_config, shipped_config
+from xenpatch.config import SCHEMA, load_config, shipped_defaults
 from xenpatch.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_shipped_config_loads_and_documents_every_key() -> None:
-    path = shipped_config()
-    assert path == ROOT / "config.toml"
+def test_repository_config_loads_and_documents_every_key() -> None:
+    path = ROOT / "config.toml"
     cfg = load_config(str(path), env={})
     text = path.read_text()
     for section, keys in SCHEMA.items():
@@ -24,6 +23,23 @@ def test_shipped_config_loads_and_documents_every_key() -> None:
         for key in keys:
             assert cfg.get(section, key) is not None
             assert f"\n{key} =" in text, f"config.toml does not document {section}.{key}"
+
+
+def test_shipped_defaults_need_no_config_file(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(None, env={})
+    assert cfg.path is None
+    changes, suppress = shipped_defaults()
+    assert "sif-hvm-ghcb" in cfg.changes and cfg.changes["sif-hvm-ghcb"]["name"] == "SIF_HVM_GHCB"
+    assert len(cfg.suppress) == len(suppress) > 0
+
+
+def test_user_suppressions_add_to_the_shipped_ones(tmp_path: Path) -> None:
+    cfg_file = tmp_path / "c.toml"
+    cfg_file.write_text('[[suppress]]\nrule = "abi-bit-collision"\nname = "FOO_*"\nreason = "mine"\n')
+    cfg = load_config(str(cfg_file), env={})
+    assert len(cfg.suppress) == len(shipped_defaults()[1]) + 1
+    assert cfg.suppress[-1]["name"] == "FOO_*"
 
 
 def test_precedence_defaults_file_env_flags(tmp_path: Path) -> None:

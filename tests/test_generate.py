@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_CHANGE = ROOT / "xenpatch" / "defaults" / "changes" / "sif-hvm-ghcb.toml"
 GOLDEN = ROOT / "tests" / "golden" / "generate"
 EPOCH = "1767225600"  # 2026-01-01 00:00:00 UTC
 
@@ -228,7 +229,7 @@ def test_failed_self_check_writes_nothing(xen_tree, tmp_path, gitconfig, templat
     templates.mkdir()
     (templates / "define.h.j2").write_text(template)
     config = tmp_path / "config.toml"
-    shipped = (ROOT / "config.toml").read_text()
+    shipped = (ROOT / "config.toml").read_text() + SHIPPED_CHANGE.read_text()
     config.write_text(shipped.replace('templates = ""', f'templates = "{templates}"', 1))
     out = tmp_path / "series"
     proc = run_cli(gitconfig, "--config", str(config), "generate", "--tree", str(xen_tree),
@@ -243,7 +244,7 @@ def test_failed_self_check_writes_nothing(xen_tree, tmp_path, gitconfig, templat
 # --- bad input: exit 2, one line naming the culprit, nothing written ----------
 
 def _config_with(tmp_path: Path, old: str, new: str) -> Path:
-    text = (ROOT / "config.toml").read_text()
+    text = (ROOT / "config.toml").read_text() + SHIPPED_CHANGE.read_text()
     assert old in text
     config = tmp_path / "config.toml"
     config.write_text(text.replace(old, new, 1))

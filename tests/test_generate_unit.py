@@ -27,7 +27,8 @@ from xenpatch.generate.render import make_env, pad, reflow
 from xenpatch.generate.spec import load_change, parse_change
 
 ROOT = Path(__file__).resolve().parent.parent
-CHANGES = tomllib.loads((ROOT / "config.toml").read_text())["changes"]
+CHANGES = tomllib.loads((ROOT / "xenpatch" / "defaults" / "changes" / "sif-hvm-ghcb.toml")
+                        .read_text())["changes"]
 CDF = tomllib.loads((ROOT / "examples" / "cdf-flag.toml").read_text())["changes"]
 
 # The SIF_ block of xen.h in Xen 4.17.5 (lines 869-877), with the model the

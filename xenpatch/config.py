@@ -4,8 +4,9 @@ Precedence, lowest first:
 
 1. built-in defaults (``SCHEMA`` below);
 2. the config file: ``--config FILE``, else ``$XENPATCH_CONFIG``, else
-   ``./config.toml`` when present, else the ``config.toml`` shipped with
-   xenpatch;
+   ``./config.toml`` when present; the change descriptions and abi-check
+   suppressions shipped in ``xenpatch/defaults/`` come first (a change of the
+   same name in the file replaces the shipped one, suppressions add up);
 3. the environment: ``XENPATCH_<SECTION>_<KEY>`` (``XENPATCH_TREE_PATH``,
    ``XENPATCH_SMTP_SERVER``; lists comma-separated);
 4. command-line flags (applied by ``cli.py`` through ``Config.with_overrides``).
@@ -27,6 +28,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -136,13 +138,17 @@ class Config:
         return p if p.is_absolute() else self.relative_to / p
 
 
-def shipped_config() -> Path | None:
-    """The config.toml shipped with xenpatch (the source checkout's, or the installed copy)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "config.toml", here / "_shipped" / "config.toml"):
-        if candidate.is_file():
-            return candidate
-    return None
+def shipped_defaults() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The change descriptions and abi-check suppressions shipped as package data
+    (``xenpatch/defaults/``), read through importlib.resources so that a wheel, a
+    site-packages install and an editable install all find them."""
+    root = resources.files("xenpatch.defaults")
+    changes: dict[str, Any] = {}
+    for entry in sorted(root.joinpath("changes").iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            changes.update(tomllib.loads(entry.read_text(encoding="utf-8")).get("changes", {}))
+    suppress = tomllib.loads(root.joinpath("suppress.toml").read_text(encoding="utf-8"))
+    return changes, list(suppress.get("suppress", []))
 
 
 def find_config_file(explicit: str | None, env: Mapping[str, str]) -> Path | None:
@@ -159,7 +165,7 @@ def find_config_file(explicit: str | None, env: Mapping[str, str]) -> Path | Non
     local = Path("config.toml")
     if local.is_file():
         return local
-    return shipped_config()
+    return None
 
 
 def load_config(explicit: str | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -196,13 +202,17 @@ def load_config(explicit: str | None = None, env: Mapping[str, str] | None = Non
             if name in env:
                 values[section][key] = _validate(section, key, _from_env(typ, env[name], name),
                                                  f"environment {name}")
-    changes = raw.get("changes", {})
-    if not isinstance(changes, dict) or not all(isinstance(v, dict) for v in changes.values()):
+    user_changes = raw.get("changes", {})
+    if not isinstance(user_changes, dict) or not all(isinstance(v, dict)
+                                                     for v in user_changes.values()):
         raise ConfigError(f"{where}: changes must be tables [changes.NAME]")
-    suppress = raw.get("suppress", [])
-    if not isinstance(suppress, list) or not all(isinstance(v, dict) for v in suppress):
+    user_suppress = raw.get("suppress", [])
+    if not isinstance(user_suppress, list) or not all(isinstance(v, dict) for v in user_suppress):
         raise ConfigError(f"{where}: suppress must be a list of [[suppress]] tables")
-    for i, entry in enumerate(suppress):
+    shipped_changes, shipped_suppress = shipped_defaults()
+    changes = {**shipped_changes, **user_changes}
+    suppress = shipped_suppress + user_suppress
+    for i, entry in enumerate(user_suppress):
         for key in ("rule", "name", "reason"):
             if not isinstance(entry.get(key), str) or not entry[key]:
                 raise ConfigError(f"{where}: suppress[{i}].{key} must be a non-empty string")

@@ -31,7 +31,7 @@ from .model import ARCHES, PROFILES, AbiModel, ArchModel, HeaderFailure, Source
 from .sources import HeaderSource
 
 if TYPE_CHECKING:
-    from . import pipeline
+    from .c import pipeline
     from .cache import Key
 
 # The arch families a public header path can name: arch-x86/, arch-x86_32.h,
@@ -145,9 +145,9 @@ def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str,
     import gc
     import tempfile
 
-    from . import pipeline
+    from .c import pipeline
+    from .c.parse import SegmentParser
     from .cache import SegmentCache, arch_text
-    from .parse import SegmentParser
 
     clock = clock or pipeline.Clock()
     parser = SegmentParser(SegmentCache.under(cache_dir))

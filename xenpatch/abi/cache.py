@@ -37,7 +37,7 @@ from .model import AbiModel, ArchModel, Source
 from .sources import HeaderSource
 
 if TYPE_CHECKING:
-    from .parse import Parsed
+    from .c.parse import Parsed
 
 _HERE = Path(__file__).resolve().parent
 
@@ -172,7 +172,7 @@ class SegmentCache:
     def under(cls, cache_dir: Path | None) -> SegmentCache:
         import pycparser
 
-        from . import parse
+        from .c import parse
 
         st = Path(parse.__file__).stat()
         ident = f"{pycparser.__version__}:{sys.version_info[:2]}:{st.st_size}:{st.st_mtime_ns}"
@@ -194,7 +194,7 @@ class SegmentCache:
         """The entries of the pieces whose text keys are KEYS, in any context."""
         if not keys or not self.path.exists():
             return {}
-        from .parse import decode
+        from .c.parse import decode
 
         found: dict[bytes, Parsed] = {}
         try:
@@ -214,7 +214,7 @@ class SegmentCache:
 
     def put_many(self, items: dict[bytes, Parsed]) -> None:
         """Store ITEMS (text key + context key -> entry) in one transaction."""
-        from .parse import TEXT_KEY, encode
+        from .c.parse import TEXT_KEY, encode
 
         rows = []
         for key, value in items.items():

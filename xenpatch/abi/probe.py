@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import proc
-from . import preprocess as pp
+from .c import preprocess as pp
 from .model import ArchModel
 
 COMPILERS: Mapping[str, tuple[str, ...]] = {

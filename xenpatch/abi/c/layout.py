@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..model import Field
 from .cdefs import IntType
-from .model import Field
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError
+from ...errors import InputError
+from ..api import applies_to, failure
+from ..model import ArchModel, HeaderFailure, Macro
 from . import preprocess as pp
-from .api import applies_to, failure
 from .declare import Declarations, DeclareError
 from .layout import TARGETS
-from .model import ArchModel, HeaderFailure, Macro
 from .parse import ParseFailure, SegmentParser
 
 
@@ -169,7 +169,7 @@ def _macros(result: Pass, arch: str) -> tuple[tuple[Macro, ...], tuple[Macro, ..
 
 def _families(found: tuple[Macro, ...], types: tuple) -> tuple:
     try:
-        from .families import group_families
+        from ..families import group_families
     except ImportError:
         return ()
     return tuple(sorted(group_families(found, types), key=lambda f: f.prefix))

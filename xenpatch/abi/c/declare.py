@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from pycparser import c_ast
 
+from ..model import Enumerator, TypeInfo
 from .cdefs import IntType
 from .cint import INT, NotConstant, char_constant, integer_constant
 from .cint import common_type as _common
@@ -36,7 +37,6 @@ from .layout import (
     enum_type,
     lay_out,
 )
-from .model import Enumerator, TypeInfo
 
 
 class DeclareError(Exception):
@@ -313,7 +313,7 @@ class Declarations:
             raise LayoutError(str(e)) from e
         return found.value, found.type
 
-    # -- TypeEnv (xenpatch.abi.cdefs) -------------------------------------------------
+    # -- TypeEnv (xenpatch.abi.c.cdefs) -------------------------------------------------
     def int_type(self, spelling: str) -> IntType | None:
         ctype = self.type_named(spelling)
         return None if ctype is None else _int_type_of(ctype)

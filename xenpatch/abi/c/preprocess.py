@@ -24,11 +24,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import proc
-from ..errors import EnvironmentFailure, InputError
+from ... import proc
+from ...errors import EnvironmentFailure, InputError
 from .cdefs import Define
 
-try:  # the macro side's record of #undef (xenpatch.abi.macros), when present
+try:  # the macro side's record of #undef (xenpatch.abi.c.macros), when present
     from .macros import Undef
 except ImportError:  # pragma: no cover - until macros.py lands
     Undef = None  # type: ignore[assignment,misc]

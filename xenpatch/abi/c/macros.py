@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ..model import Macro
 from .cdefs import Define, TypeEnv
 from .cexpr import NotConstant, Token, evaluate, tokenize
-from .model import Macro
 
 # Bound on the tokens one expansion may produce: headers under review are untrusted.
 MAX_TOKENS = 100_000
