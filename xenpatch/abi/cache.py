@@ -49,9 +49,10 @@ def default_dir() -> Path:
 
 def _code_identity() -> str:
     parts = [__version__]
-    for path in sorted([*_HERE.glob("*.py"), *_HERE.glob("include/**/*.h")]):
+    # Every module of the engine and its front end (abi/c/) and the bundled headers.
+    for path in sorted([*_HERE.rglob("*.py"), *_HERE.glob("c/include/**/*.h")]):
         st = path.stat()
-        parts.append(f"{path.name}:{st.st_size}:{st.st_mtime_ns}")
+        parts.append(f"{path.relative_to(_HERE)}:{st.st_size}:{st.st_mtime_ns}")
     return "\n".join(parts)
 
 
