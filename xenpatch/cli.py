@@ -22,6 +22,7 @@ from typing import Any
 from . import __version__
 from .config import ARCH_NAMES, PROFILE_NAMES, Config, load_config
 from .errors import EXIT_USAGE, UsageError, XenpatchError
+from .result import Result
 
 
 class _Parser(argparse.ArgumentParser):
@@ -178,15 +179,16 @@ def emit_json(doc: dict[str, Any], output: str | None = None) -> None:
     emit(json.dumps(doc, sort_keys=True, indent=2) + "\n", output)
 
 
-def _handlers() -> dict[str, Callable[[argparse.Namespace, Config], int]]:
-    """Each capability's command module: ``(args, config) -> exit code``.
+def _handlers() -> dict[str, Callable[[argparse.Namespace, Config], int | Result]]:
+    """Each capability's command module: ``(args, config) -> Result`` (or, for commands not
+    yet converted, an exit code after printing themselves).
 
     Imported only when its command runs, so that a quick command (a warm
     ``abi dump``) does not pay for GitPython, jinja2 or requests."""
     import importlib
 
-    def lazy(module: str, name: str) -> Callable[[argparse.Namespace, Config], int]:
-        def handler(args: argparse.Namespace, config: Config) -> int:
+    def lazy(module: str, name: str) -> Callable[[argparse.Namespace, Config], int | Result]:
+        def handler(args: argparse.Namespace, config: Config) -> int | Result:
             return getattr(importlib.import_module(module, __package__), name)(args, config)
         return handler
 
@@ -206,7 +208,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         config = load_config(args.config).with_overrides(_overrides(args))
-        return _handlers()[args.handler](args, config)
+        outcome = _handlers()[args.handler](args, config)
+        if isinstance(outcome, Result):
+            if not getattr(args, "quiet", False):
+                for line in outcome.messages:
+                    print(line, file=sys.stderr)
+            if outcome.text:
+                emit(outcome.text, outcome.output)
+            return outcome.exit_code
+        return outcome
     except XenpatchError as e:
         if verbose:
             traceback.print_exc()
