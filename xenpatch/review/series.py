@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage, Message
-from email.parser import BytesParser
+from email.parser import BytesHeaderParser, BytesParser
 
 from ..errors import InputError
 
@@ -190,6 +190,15 @@ def _body(msg: Message) -> str:
                                        and filename.endswith((".patch", ".diff"))):
             texts.append(_part_text(part))
     return "\n".join(t if t.endswith("\n") or not t else t + "\n" for t in texts)
+
+
+def references_of(raw: bytes) -> tuple[str, tuple[str, ...]]:
+    """(Message-ID, the ids of In-Reply-To and References) from RAW's header only."""
+    head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0] + b"\n\n"
+    msg = BytesHeaderParser(policy=policy.default).parsebytes(head)
+    ids = _ids(_header(msg, "Message-ID"))
+    parents = _ids(_header(msg, "In-Reply-To")) + _ids(_header(msg, "References"))
+    return (ids[0] if ids else ""), tuple(dict.fromkeys(parents))
 
 
 def parse_mail(raw: bytes) -> Mail:
