@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import InputError, UsageError
 from ..mail import archive as http_archive
 from . import mbox
-from .series import Mail, parse_mail
+from .series import Mail, looks_like_mail, parse_mail
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,9 @@ def mails_from_bytes(data: bytes, name: str, limits: Limits) -> list[Mail]:
     if mbox.is_mbox(data):
         raws = mbox.split_mbox(data, name, max_messages=limits.max_messages,
                                max_message_bytes=limits.max_message_bytes)
+    elif not looks_like_mail(data):
+        raise InputError(f"{name}: not an mbox (it does not start with a 'From ' line) "
+                         "nor a mail (nor with a header line)")
     else:
         if len(data) > limits.max_message_bytes:
             raise InputError(f"{name}: larger than {limits.max_message_bytes} bytes "
