@@ -139,3 +139,67 @@ def test_trailers_need_the_last_paragraph() -> None:
     assert parse_trailers("Fix.\n\nSee: the list\nand more text\nand more\nand more\n") == ()
     assert parse_trailers("Fix.\n\nAcked-by: A <a@b>\nSigned-off-by: B <b@c>\n") == (
         ("Acked-by", "A <a@b>"), ("Signed-off-by", "B <b@c>"))
+
+
+def _mail(mid: str, subject: str, body: str, refs: tuple[str, ...] = (), extra: str = "") -> bytes:
+    head = f"From: A <a@example.org>\nSubject: {subject}\nMessage-ID: <{mid}>\n"
+    if refs:
+        head += f"In-Reply-To: <{refs[-1]}>\nReferences: {' '.join(f'<{r}>' for r in refs)}\n"
+    return (head + extra + "\n" + body).encode()
+
+
+DIFF = ("---\ndiff --git a/a.h b/a.h\n--- a/a.h\n+++ b/a.h\n@@ -1 +1,2 @@\n x\n+y\n")
+
+
+def test_two_unrelated_series_are_not_mixed() -> None:
+    mails = [parse_mail(_mail("a0@x", "[PATCH 0/2] a: one", "cover")),
+             parse_mail(_mail("a1@x", "[PATCH 1/2] a: one", DIFF, ("a0@x",))),
+             parse_mail(_mail("b0@x", "[PATCH 0/2] b: other", "cover")),
+             parse_mail(_mail("b2@x", "[PATCH 2/2] b: other", DIFF, ("b0@x",))),
+             parse_mail(_mail("a2@x", "[PATCH 2/2] a: one", DIFF, ("a0@x",)))]
+    series = assemble(mails)
+    assert series.message_id == "a0@x" and series.missing == ()
+    assert [p.mail.message_id for p in series.patches] == ["a1@x", "a2@x"]
+    from xenpatch.review.series import select_thread
+    b = assemble(select_thread(mails, "<b2@x>"))
+    assert b.message_id == "b0@x" and b.missing == (1,)
+    with pytest.raises(InputError, match="no message <zz@x> among the 5 mails"):
+        select_thread(mails, "zz@x")
+
+
+def test_a_one_patch_suggestion_in_the_thread_does_not_replace_the_series() -> None:
+    mails = [parse_mail(_mail("c0@x", "[PATCH 0/2] a: one", "cover")),
+             parse_mail(_mail("c1@x", "[PATCH 1/2] a: one", DIFF, ("c0@x",))),
+             parse_mail(_mail("c2@x", "[PATCH 2/2] a: two", DIFF, ("c0@x",))),
+             parse_mail(_mail("s1@x", "[PATCH] a: how about this", DIFF, ("c0@x", "c1@x")))]
+    series = assemble(mails)
+    assert series.total == 2 and series.message_id == "c0@x"
+
+
+def test_a_number_beyond_the_total_is_no_patch() -> None:
+    with pytest.raises(InputError, match="no patch in the thread"):
+        assemble([parse_mail(_mail("x5@x", "[PATCH 5/3] a: b", DIFF))])
+
+
+def test_encodings_and_folding() -> None:
+    import base64
+    body = "Caf\u00e9 fix.\n\nSigned-off-by: Ren\u00e9 <r@x>\n" + DIFF
+    raw = (b"From: =?UTF-8?q?Ren=C3=A9_Dev?= <r@x>\nSubject: [PATCH v2]\n =?UTF-8?q?x86=3A_caf=C3=A9?=\n"
+           b"Message-ID: <e@x>\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+           b"Content-Transfer-Encoding: base64\n\n" + base64.encodebytes(body.encode()))
+    mail = parse_mail(raw.replace(b"\n", b"\r\n"))
+    assert mail.subject == "[PATCH v2] x86: caf\u00e9" and mail.sender == "Ren\u00e9 Dev <r@x>"
+    series = assemble([mail])
+    (p,) = series.patches
+    assert series.version == 2 and p.summary == "x86: caf\u00e9"
+    assert p.trailers == (("Signed-off-by", "Ren\u00e9 <r@x>"),)
+    assert "+y" in p.diff.splitlines() and p.files == ("a.h",)
+
+
+def test_patch_as_an_attachment() -> None:
+    raw = (b"From: A <a@x>\nSubject: [PATCH] a: attached\nMessage-ID: <att@x>\nMIME-Version: 1.0\n"
+           b"Content-Type: multipart/mixed; boundary=BB\n\n--BB\nContent-Type: text/plain\n\nSee attached.\n"
+           b"--BB\nContent-Type: text/x-patch; name=a.patch\n"
+           b"Content-Disposition: attachment; filename=a.patch\n\n" + DIFF.encode() + b"--BB--\n")
+    (p,) = assemble([parse_mail(raw)]).patches
+    assert p.files == ("a.h",) and p.message == "See attached.\n"

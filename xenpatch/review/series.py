@@ -28,6 +28,9 @@ class Mail:
     cc: tuple[str, ...]
     body: str  # decoded text/plain body (and inline or attached text/x-patch parts)
     raw: bytes  # the message as received (for git am)
+    # True when the mail had no Message-ID (a git format-patch file): message_id is
+    # then made from a digest of the bytes (…@xenpatch.invalid) and no reply can cite it.
+    synthetic_id: bool = False
 
 
 @dataclass(frozen=True)
@@ -157,8 +160,14 @@ def _addresses(msg: Message, name: str) -> tuple[str, ...]:
 
 
 def _format_address(name: str, address: str) -> str:
+    """``Name <address>`` with the name decoded (not RFC 2047-encoded again) and quoted
+    when RFC 5322 says it must be."""
     name = " ".join(name.split())
-    return email.utils.formataddr((name, address)) if name else address
+    if not name:
+        return address
+    if re.search(r'[()<>\[\]:;@\\,."]', name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{address}>"
 
 
 def _part_text(part: Message) -> str:
@@ -221,11 +230,11 @@ def parse_mail(raw: bytes) -> Mail:
     refs = _ids(_header(msg, "References"))
     senders = _addresses(msg, "From")
     return Mail(message_id=message_id,
-                in_reply_to=reply_to[0] if reply_to else (refs[-1] if refs else None),
+                in_reply_to=reply_to[0] if reply_to else None,
                 references=refs, subject=_header(msg, "Subject"),
                 sender=senders[0] if senders else _header(msg, "From"),
                 date=_header(msg, "Date"), to=_addresses(msg, "To"), cc=_addresses(msg, "Cc"),
-                body=_body(msg), raw=raw)
+                body=_body(msg), raw=raw, synthetic_id=not ids)
 
 
 # --- one patch -------------------------------------------------------------------
@@ -398,41 +407,81 @@ def _thread_addresses(mails: Sequence[Mail]) -> tuple[str, ...]:
     return tuple(seen.values())
 
 
-def assemble(mails: Sequence[Mail], version: int | None = None, *,
-             max_patches: int | None = None) -> Series:
-    """The series MAILS (one thread) carries: the newest version whose patches are all
-    there, unless VERSION; when no version is complete, the newest.  Missing patch
-    numbers are listed, never guessed.  InputError when there is no patch, when
-    VERSION is not in the thread, or when a version has more than MAX_PATCHES."""
-    if not mails:
-        raise InputError("the thread has no mail")
-    candidates, others = _classify(mails)
-    # (version, total) -> number -> mail; a later mail (a RESEND) replaces an earlier one
-    groups: dict[tuple[int, int], dict[int, tuple[Mail, SubjectInfo]]] = {}
+def thread_root(mail: Mail) -> str | None:
+    """The Message-ID that starts MAIL's thread (the first References id, else the
+    In-Reply-To id, else its own); None for a mail without a Message-ID of its own
+    and no thread headers (a git format-patch file, threaded by its numbering only)."""
+    if mail.references:
+        return mail.references[0]
+    if mail.in_reply_to:
+        return mail.in_reply_to
+    return None if mail.synthetic_id else mail.message_id
+
+
+def select_thread(mails: Sequence[Mail], message_id: str) -> list[Mail]:
+    """The mails of MAILS linked to MESSAGE_ID through In-Reply-To/References (the
+    whole thread, as public-inbox threads it); InputError when none has that id."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.get(x, x) != x:
+            x = parent[x] = parent.get(parent[x], parent[x])
+        return x
+
+    for mail in mails:
+        for other in (*mail.references, *([mail.in_reply_to] if mail.in_reply_to else [])):
+            a, b = find(mail.message_id), find(other)
+            if a != b:
+                parent[a] = b
+    wanted = message_id.strip().strip("<>")
+    if not any(m.message_id == wanted for m in mails):
+        raise InputError(f"no message <{wanted}> among the {len(mails)} mails")
+    root = find(wanted)
+    return [m for m in mails if find(m.message_id) == root]
+
+
+_Key = tuple[int, int, str | None]  # version, total, thread root
+
+
+def _group(candidates: Sequence[tuple[Mail, SubjectInfo]]) -> dict[_Key, dict[int, tuple[Mail, SubjectInfo]]]:
+    """(version, total, thread root) -> number -> mail; a later mail with the same
+    number (a RESEND) replaces an earlier one."""
+    groups: dict[_Key, dict[int, tuple[Mail, SubjectInfo]]] = {}
     for mail, info in candidates:
         total = info.total if info.total is not None else 1
         number = info.number if info.number is not None else 1
-        groups.setdefault((info.version, total), {})[number] = (mail, info)
-    with_patches = {k: v for k, v in groups.items() if any(n > 0 for n in v)}
-    if not with_patches:
+        groups.setdefault((info.version, total, thread_root(mail)), {})[number] = (mail, info)
+    return {k: v for k, v in groups.items() if any(0 < n <= k[1] for n in v)}
+
+
+def assemble(mails: Sequence[Mail], version: int | None = None, *,
+             max_patches: int | None = None) -> Series:
+    """The series MAILS (one thread) carries: the newest version whose patches are all
+    there, unless VERSION; when no version is complete, the newest.  Among equals the
+    longer series wins (not a one-patch suggestion posted in the thread), then the
+    later one.  Missing patch numbers are listed, never guessed.  InputError when
+    there is no patch, when VERSION is not in the thread, or when the chosen version
+    has more than MAX_PATCHES."""
+    if not mails:
+        raise InputError("the thread has no mail")
+    candidates, others = _classify(mails)
+    groups = _group(candidates)
+    if not groups:
         raise InputError("no patch in the thread (no [PATCH] mail with a diff)")
-    versions = tuple(sorted({v for v, _ in with_patches}))
-    if version is not None:
-        keys = [k for k in with_patches if k[0] == version]
-        if not keys:
-            have = ", ".join(f"v{v}" for v in versions)
-            raise InputError(f"version {version} is not in the thread (it has {have})")
-    else:
-        keys = list(with_patches)
+    versions = tuple(sorted({v for v, _, _ in groups}))
+    keys = [k for k in groups if version is None or k[0] == version]
+    if not keys:
+        have = ", ".join(f"v{v}" for v in versions)
+        raise InputError(f"version {version} is not in the thread (it has {have})")
 
-    def complete(key: tuple[int, int]) -> bool:
-        return all(n in with_patches[key] for n in range(1, key[1] + 1))
+    def complete(key: _Key) -> bool:
+        return all(n in groups[key] for n in range(1, key[1] + 1))
 
-    order = {k: i for i, k in enumerate(with_patches)}  # later in the thread wins a tie
-    key = max(keys, key=lambda k: (complete(k), k[0], order[k]))
-    chosen = with_patches[key]
-    ver, total = key
-    numbers = sorted(n for n in chosen if 0 < n <= max(total, 1))
+    order = {k: i for i, k in enumerate(groups)}
+    key = max(keys, key=lambda k: (complete(k), k[0], k[1], order[k]))
+    chosen = groups[key]
+    ver, total, _ = key
+    numbers = sorted(n for n in chosen if 0 < n <= total)
     if max_patches is not None and len(numbers) > max_patches:
         raise InputError(f"v{ver} has {len(numbers)} patches, more than the limit of "
                          f"{max_patches} ([review].max_patches)")
@@ -445,11 +494,11 @@ def assemble(mails: Sequence[Mail], version: int | None = None, *,
         if (m := _BASE_COMMIT.search(mail.body)) is not None:
             base = m.group(1)
             break
-    first = patches[0] if patches else None
+    first = patches[0]
     return Series(
-        subject=(parse_subject(cover.subject).summary if cover else first.summary if first else ""),
+        subject=parse_subject(cover.subject).summary if cover else first.summary,
         version=ver, rfc=any(i.rfc for i in infos), resend=any(i.resend for i in infos),
-        message_id=cover.message_id if cover else first.mail.message_id if first else "",
+        message_id=cover.message_id if cover else first.mail.message_id,
         cover=cover, patches=patches, total=total,
         missing=tuple(n for n in range(1, total + 1) if n not in chosen),
         base_commit=base, thread_addresses=_thread_addresses(mails),

@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import InputError, UsageError
 from ..mail import archive as http_archive
 from . import mbox
-from .series import Mail, looks_like_mail, parse_mail
+from .series import Mail, looks_like_mail, parse_mail, select_thread
 
 
 @dataclass(frozen=True)
@@ -44,16 +44,23 @@ def load(source: str, *, archive: str | None, message_id: str | None, limits: Li
     * an existing directory -- a maildir (``cur/``, ``new/``), a public-inbox v2
       git mirror (``git/N.git`` epochs, or one epoch's clone; MESSAGE_ID picks the
       thread), or a directory of ``git format-patch`` files (``*.patch``);
+      with MESSAGE_ID, only the thread of that message is kept from a file or
+      directory that holds several;
     * otherwise a Message-ID (``<id>`` or bare) looked up under ARCHIVE.
     """
     if _URL.match(source):
         base, mid = http_archive.split_thread_url(source)
         return _from_archive(base, mid, limits)
     path = Path(source)
-    if path.is_dir():
-        return _load_directory(path, message_id, limits)
-    if path.exists():
-        return _load_file(path, limits)
+    if path.is_dir() or path.exists():
+        mails = _load_directory(path, message_id, limits) if path.is_dir() \
+            else _load_file(path, limits)
+        if message_id is None:
+            return mails
+        try:
+            return select_thread(mails, message_id)
+        except InputError as e:
+            raise InputError(f"{source}: {e}") from e
     if (m := _MESSAGE_ID.match(source)) is not None and not source.startswith(("./", "/")):
         if not archive:
             raise UsageError(f"{source}: a Message-ID needs an archive (--archive URL or "
@@ -65,7 +72,7 @@ def load(source: str, *, archive: str | None, message_id: str | None, limits: Li
 def fetch_settings(limits: Limits) -> http_archive.Fetch:
     """The HTTP settings LIMITS gives the archive client."""
     return http_archive.Fetch(timeout=limits.http_timeout, retries=limits.http_retries,
-                         max_bytes=limits.max_decompressed_bytes)
+                              max_bytes=limits.max_decompressed_bytes)
 
 
 def _from_archive(base: str, message_id: str, limits: Limits) -> list[Mail]:
