@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from xenpatch.errors import InputError
-from xenpatch.review.series import assemble, extract_diff, parse_mail, parse_subject, parse_trailers
+from xenpatch.review.series import (
+    assemble,
+    extract_diff,
+    parse_mail,
+    parse_patch,
+    parse_subject,
+    parse_trailers,
+)
 from xenpatch.review.sources import Limits, load
 
 DATA = Path(__file__).parent / "data" / "review"
@@ -203,3 +210,34 @@ def test_patch_as_an_attachment() -> None:
            b"Content-Disposition: attachment; filename=a.patch\n\n" + DIFF.encode() + b"--BB--\n")
     (p,) = assemble([parse_mail(raw)]).patches
     assert p.files == ("a.h",) and p.message == "See attached.\n"
+
+
+def test_real_history_parses_as_git_sees_it(xen_git: Path, tmp_path: Path) -> None:
+    """Every commit of RELEASE-4.21.0..RELEASE-4.22.0 (local xen.git), format-patched:
+    summary, author, trailers and files as git itself reads them from the commit."""
+    import subprocess
+    rng = "RELEASE-4.21.0..RELEASE-4.22.0"
+    env = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "PATH": "/usr/bin:/bin"}
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "--git-dir", str(xen_git), *args], env=env, check=True,
+                              capture_output=True, text=True).stdout
+
+    box = tmp_path / "range.mbox"
+    box.write_text(git("format-patch", "--stdout", "--no-merges", "-M", rng))
+    mails = load(str(box), archive=None, message_id=None,
+                 limits=Limits(max_messages=5000, max_decompressed_bytes=1 << 30))
+    records = git("log", "--reverse", "--no-merges", "-M", "--name-only",
+                  "--format=%x00%s%x01%an <%ae>%x01%(trailers:only,unfold)%x01%B%x01",
+                  rng).split("\0")[1:]
+    assert len(mails) == len(records) > 500
+    for mail, record in zip(mails, records, strict=True):
+        subject, author, trailers, body, names = record.split("\x01")
+        if "\n---\n" in body:  # git am and interpret-trailers stop at the divider; git log does not
+            trailers = subprocess.run(["git", "interpret-trailers", "--parse"], input=body, env=env,
+                                      check=True, capture_output=True, text=True).stdout
+        p = parse_patch(mail, parse_subject(mail.subject))
+        assert p.summary == subject
+        assert p.author == author, subject
+        assert p.trailers == tuple(tuple(t.split(": ", 1)) for t in trailers.splitlines()), subject
+        assert set(p.files) == set(names.split()), subject

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.header
 import email.utils
 import hashlib
 import re
@@ -56,11 +57,13 @@ class Patch:
     total: int  # 1/1 for an unnumbered single patch
     mail: Mail
     summary: str  # subject without the [..] prefix
-    author: str  # in-body From: if present, else the mail's sender
+    author: str  # in-body From: if present, else the mail's sender; "Name <addr>" as git
+    #             records it (the name not quoted, unlike the header forms of Mail)
     message: str  # the commit message body (after the subject, before ---), trailers included
     trailers: tuple[tuple[str, str], ...]  # (Key, value) in order
     diff: str  # the unified diff text
     files: tuple[str, ...]  # paths the diff touches (b/ side; a/ side for a deletion)
+    renames: tuple[tuple[str, str], ...] = ()  # (old path, new path) of each renamed file
 
 
 @dataclass(frozen=True)
@@ -367,9 +370,29 @@ def parse_patch(mail: Mail, info: SubjectInfo) -> Patch:
     if "Subject" in headers:
         summary = parse_subject(headers["Subject"]).summary or summary
     return Patch(number=number, total=total, mail=mail, summary=summary,
-                 author=headers.get("From") or mail.sender, message=message.rstrip() + "\n"
-                 if message.strip() else "", trailers=parse_trailers(message), diff=diff,
-                 files=files)
+                 author=_git_ident(headers.get("From") or mail.sender),
+                 message=message.rstrip() + "\n" if message.strip() else "",
+                 trailers=parse_trailers(message), diff=diff, files=files,
+                 renames=tuple(zip(_RENAME_FROM.findall(diff), _RENAME_TO.findall(diff),
+                                   strict=False)))
+
+
+_RENAME_FROM = re.compile(r"^rename from (.+)$", re.M)
+_RENAME_TO = re.compile(r"^rename to (.+)$", re.M)
+
+
+def _git_ident(address: str) -> str:
+    """``Name <addr>`` as git records an author (the name unquoted, decoded)."""
+    pairs = email.utils.getaddresses([address])
+    if len(pairs) != 1 or "@" not in pairs[0][1]:
+        return " ".join(address.split())
+    name, addr = pairs[0]
+    if "=?" in name:  # an RFC 2047 word in an in-body From:
+        try:
+            name = str(email.header.make_header(email.header.decode_header(name)))
+        except (ValueError, LookupError):
+            pass
+    return f"{' '.join(name.split())} <{addr}>" if name.strip() else addr
 
 
 # --- the series ------------------------------------------------------------------
