@@ -241,3 +241,17 @@ def test_real_history_parses_as_git_sees_it(xen_git: Path, tmp_path: Path) -> No
         assert p.author == author, subject
         assert p.trailers == tuple(tuple(t.split(": ", 1)) for t in trailers.splitlines()), subject
         assert set(p.files) == set(names.split()), subject
+
+
+def test_hostile_headers_and_mime_bombs() -> None:
+    raw = b"From: \xff Bad <a@x>\nSubject: [PATCH] caf\xe9 \x1b[31mred\nMessage-ID: <s@x>\n\nbody\n"
+    mail = parse_mail(raw)
+    assert mail.subject == "[PATCH] caf\ufffd \ufffd[31mred" and "\x1b" not in mail.sender
+    mail.subject.encode("utf-8")  # no lone surrogates left
+    nested = b"From: a@x\nSubject: [PATCH] x\nMIME-Version: 1.0\n" + b"".join(
+        b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (i, i) for i in range(300))
+    with pytest.raises(InputError, match="more than 200 MIME multiparts"):
+        parse_mail(nested)
+    folded = nested.replace(b"Content-Type: multipart", b"Content-Type:\n multipart")
+    with pytest.raises(InputError, match="more than 200 MIME multiparts"):
+        parse_mail(folded)

@@ -131,6 +131,9 @@ def parse_subject(subject: str) -> SubjectInfo:
 # --- one mail ------------------------------------------------------------------
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_MULTIPART = re.compile(rb"^content-type:\s*multipart/", re.I | re.M)
+MAX_MIME_PARTS = 200  # a patch mail has one or two; a deeper tree is an attack on the parser
 _PATCH_TYPES = ("text/x-patch", "text/x-diff", "text/x-csrc", "text/x-chdr")
 
 
@@ -141,6 +144,12 @@ def _ids(value: str) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _clean(text: str) -> str:
+    """TEXT unfolded, with undecodable bytes and control characters (a terminal escape
+    in a Subject) shown as U+FFFD, so no header text can act on a terminal or a report."""
+    return _CONTROL.sub("\ufffd", " ".join(text.split()))
+
+
 def _header(msg: Message, name: str) -> str:
     """The header NAME decoded and unfolded; its raw text when it does not decode."""
     try:
@@ -149,7 +158,7 @@ def _header(msg: Message, name: str) -> str:
     except (ValueError, IndexError, TypeError, LookupError):
         raw = [v for k, v in msg.raw_items() if k.lower() == name.lower()]
         text = str(raw[0]) if raw else ""
-    return " ".join(text.split())
+    return _clean(text)
 
 
 def _addresses(msg: Message, name: str) -> tuple[str, ...]:
@@ -159,7 +168,8 @@ def _addresses(msg: Message, name: str) -> tuple[str, ...]:
             values.append(str(value))
         except (ValueError, IndexError, TypeError):
             continue
-    return tuple(_format_address(n, a) for n, a in email.utils.getaddresses(values) if "@" in a)
+    return tuple(_format_address(_clean(n), _clean(a))
+                 for n, a in email.utils.getaddresses(values) if "@" in a)
 
 
 def _format_address(name: str, address: str) -> str:
@@ -226,7 +236,13 @@ def parse_mail(raw: bytes) -> Mail:
     """
     if not looks_like_mail(raw):
         raise InputError("not a mail (it does not start with a header line)")
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    if len(_MULTIPART.findall(raw)) > MAX_MIME_PARTS:
+        raise InputError(f"more than {MAX_MIME_PARTS} MIME multiparts in one mail")
+    try:
+        msg = BytesParser(policy=policy.default).parsebytes(raw)
+        body = _body(msg)
+    except RecursionError as e:
+        raise InputError("MIME parts nested too deep") from e
     ids = _ids(_header(msg, "Message-ID"))
     message_id = ids[0] if ids else f"{hashlib.sha256(raw).hexdigest()[:32]}@xenpatch.invalid"
     reply_to = _ids(_header(msg, "In-Reply-To"))
@@ -237,7 +253,7 @@ def parse_mail(raw: bytes) -> Mail:
                 references=refs, subject=_header(msg, "Subject"),
                 sender=senders[0] if senders else _header(msg, "From"),
                 date=_header(msg, "Date"), to=_addresses(msg, "To"), cc=_addresses(msg, "Cc"),
-                body=_body(msg), raw=raw, synthetic_id=not ids)
+                body=body, raw=raw, synthetic_id=not ids)
 
 
 # --- one patch -------------------------------------------------------------------
