@@ -309,7 +309,7 @@ def test_a_symlink_in_a_mail_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError) as e:
         _load(tmp_path / "md")
     assert _one_line(e).endswith("a symbolic link in a mail directory; refused")
-    assert "root" not in str(e.value)
+    assert "/bin/" not in str(e.value)  # no line of the file it points to
     patches = tmp_path / "p"
     patches.mkdir()
     (patches / "0001-x.patch").symlink_to("/etc/passwd")
