@@ -255,3 +255,22 @@ def test_hostile_headers_and_mime_bombs() -> None:
     folded = nested.replace(b"Content-Type: multipart", b"Content-Type:\n multipart")
     with pytest.raises(InputError, match="more than 200 MIME multiparts"):
         parse_mail(folded)
+
+
+def test_plain_diffs_binary_patches_and_quoted_names() -> None:
+    plain = ("--- a/x.c\n+++ b/x.c\n@@ -1 +1 @@\n-a\n+b\n"
+             "--- a/y.c\n+++ b/y.c\n@@ -1 +1 @@\n-c\n+d\n")
+    assert extract_diff(plain) == (plain, ("x.c", "y.c"))
+    binary = ("diff --git a/logo.png b/logo.png\nnew file mode 100644\nindex 0000000..e69de29\n"
+              "GIT binary patch\nliteral 6\nNcmZQzWMXCj0000100IC2\n\nliteral 0\nHcmV?d00001\n\n")
+    diff, files = extract_diff(binary + "-- \n2.39.5\n\n")
+    assert diff == binary and files == ("logo.png",)
+    quoted = ('diff --git "a/caf\\303\\251.h" "b/caf\\303\\251.h"\n--- "a/caf\\303\\251.h"\n'
+              '+++ "b/caf\\303\\251.h"\n@@ -1 +1 @@\n-a\n+b\n')
+    assert extract_diff(quoted)[1] == ("caf\u00e9.h",)
+
+
+def test_crlf_mail_body_is_read_as_git_am_reads_it() -> None:
+    raw = _mail("crlf@x", "[PATCH] a: crlf", "Fix.\n\nSigned-off-by: A <a@example.org>\n" + DIFF)
+    (p,) = assemble([parse_mail(raw.replace(b"\n", b"\r\n"))]).patches
+    assert "\r" not in p.diff and p.files == ("a.h",) and p.trailers[0][0] == "Signed-off-by"

@@ -188,12 +188,10 @@ def _part_text(part: Message) -> str:
         content = part.get_content() if isinstance(part, EmailMessage) else None
     except (LookupError, ValueError, AssertionError, KeyError):
         content = None
-    if isinstance(content, str):
-        return content
-    payload = part.get_payload(decode=True)
-    if isinstance(payload, bytes):
-        return payload.decode("utf-8", "replace")
-    return ""
+    if not isinstance(content, str):
+        payload = part.get_payload(decode=True)
+        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+    return content.replace("\r\n", "\n")  # as git mailsplit does without --keep-cr
 
 
 def _body(msg: Message) -> str:
@@ -271,7 +269,9 @@ _HUNK = re.compile(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
 # Lines of a file's header in a git diff (git's diff.c / apply.c).
 _FILE_HEADER = ("index ", "new file mode", "deleted file mode", "old mode", "new mode",
                 "similarity index", "dissimilarity index", "rename from", "rename to",
-                "copy from", "copy to", "Binary files ", "--- ", "+++ ")
+                "copy from", "copy to", "Binary files ")
+# A line of a git binary patch: "literal N", "delta N", base85 data, or blank (apply.c).
+_BINARY_LINE = re.compile(r"^(?:(?:literal|delta) \d+|[A-Za-z][0-9A-Za-z!#$%&()*+;<=>?@^_`{|}~-]*)?\n?$")
 
 
 def _split_message(body: str) -> tuple[str, str]:
@@ -320,65 +320,75 @@ def parse_trailers(message: str) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
+def _hunk(lines: list[str], i: int, old: int, new: int, out: list[str]) -> int:
+    """Copy the OLD/NEW lines of the hunk whose header is lines[i] into OUT; returns the
+    index of its last line (a reply or a signature after it is not part of it)."""
+    while (old > 0 or new > 0) and i + 1 < len(lines):
+        tag = lines[i + 1][:1]
+        if tag in (" ", "\n"):  # a blank context line: a mailer dropped its space
+            old, new = old - 1, new - 1
+        elif tag == "-":
+            old -= 1
+        elif tag == "+":
+            new -= 1
+        elif tag != "\\":  # "\ No newline at end of file"
+            break
+        out.append(lines[i + 1])
+        i += 1
+    if i + 1 < len(lines) and lines[i + 1].startswith("\\"):
+        out.append(lines[i + 1])
+        i += 1
+    return i
+
+
+def _diff_path(line: str) -> str:
+    path = line[4:].rstrip("\n").split("\t")[0].strip()
+    if path.startswith('"') and path.endswith('"'):  # git quotes unusual names (quote.c)
+        raw = path[1:-1].encode("utf-8", "backslashreplace").decode("unicode_escape")
+        path = raw.encode("latin-1", "replace").decode("utf-8", "replace")
+    return path[2:] if path.startswith(("a/", "b/")) else path
+
+
 def extract_diff(text: str) -> tuple[str, tuple[str, ...]]:
     """The unified diff in TEXT (from its first ``diff --git``/``--- `` header to the end
     of its last hunk, so a signature or a reply after it is not part of it) and the
-    paths it touches."""
+    paths it touches (the ``+++`` side; the ``---`` side for a deletion)."""
     lines = text.splitlines(keepends=True)
     out: list[str] = []
     files: list[str] = []
-    i, in_file, binary = 0, False, False
-    minus = ""
+    i = 0
+    in_file = binary = have_paths = False
     while i < len(lines):
         line = lines[i]
         if line.startswith("diff --git "):
-            in_file, binary = True, False
+            in_file, binary, have_paths = True, False, False
             out.append(line)
             parts = line.split()
             if len(parts) >= 4 and parts[3].startswith("b/"):
                 files.append(parts[3][2:])
         elif line.startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ "):
-            minus = line[4:].split("\t")[0].strip()
-            plus = lines[i + 1][4:].split("\t")[0].strip()
+            minus, plus = _diff_path(line), _diff_path(lines[i + 1])
             path = minus if plus == "/dev/null" else plus
-            path = path[2:] if path.startswith(("a/", "b/")) else path
-            if not files or not out or not in_file:
-                files.append(path)
-            elif files[-1] != path:
-                files[-1] = path
-            in_file = True
+            if in_file and not have_paths and files:
+                files[-1] = path  # the diff --git line's guess, now known
+            else:
+                files.append(path)  # a plain diff: each file starts here
+            in_file, have_paths = True, True
             out += [line, lines[i + 1]]
             i += 1
         elif in_file and (m := _HUNK.match(line)) is not None:
-            old = int(m.group(1)) if m.group(1) is not None else 1
-            new = int(m.group(2)) if m.group(2) is not None else 1
             out.append(line)
-            while (old > 0 or new > 0) and i + 1 < len(lines):
-                nxt = lines[i + 1]
-                tag = nxt[:1]
-                if tag in (" ", "\n", "\r"):
-                    old, new = old - 1, new - 1
-                elif tag == "-":
-                    old -= 1
-                elif tag == "+":
-                    new -= 1
-                elif not nxt.startswith("\\"):
-                    break
-                out.append(nxt)
-                i += 1
-            if i + 1 < len(lines) and lines[i + 1].startswith("\\"):  # "\ No newline at end of file"
-                out.append(lines[i + 1])
-                i += 1
-        elif in_file and (line.startswith(_FILE_HEADER) or binary):
-            binary = binary or line.startswith("GIT binary patch")
-            out.append(line)
+            i = _hunk(lines, i, int(m.group(1) or 1), int(m.group(2) or 1), out)
         elif in_file and line.startswith("GIT binary patch"):
             binary = True
             out.append(line)
-        elif in_file:
+        elif in_file and binary and _BINARY_LINE.match(line):
+            out.append(line)
+        elif in_file and not have_paths and line.startswith(_FILE_HEADER):
+            out.append(line)
+        else:
             in_file = False
         i += 1
-    del minus
     return "".join(out), tuple(dict.fromkeys(files))
 
 
