@@ -198,7 +198,11 @@ def test_thread_from_the_inbox_and_from_a_mirror_of_its_epoch(inbox: PublicInbox
     subprocess.run(["git", "clone", "-q", "--mirror", str(inbox.epoch), str(mirror)], check=True,
                    env={"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
                         "PATH": "/usr/bin:/bin"})
-    for source in (mirror, inbox.inbox_dir):
+    checkout = tmp_path / "checkout"  # a plain clone of the epoch (refs/remotes, a work tree)
+    subprocess.run(["git", "clone", "-q", str(inbox.epoch), str(checkout)], check=True,
+                   env={"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+                        "PATH": "/usr/bin:/bin"})
+    for source in (mirror, checkout, inbox.inbox_dir):
         mails = _load(source, message_id="<r1@example.org>")
         series = assemble(mails)
         assert len(mails) == 7 and series.version == 2 and series.missing == ()
