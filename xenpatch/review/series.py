@@ -81,7 +81,8 @@ class Series:
     missing: tuple[int, ...]  # numbers 1..total absent from the thread
     base_commit: str | None  # from a base-commit: line (cover or patches)
     thread_addresses: tuple[str, ...]  # every From/To/Cc seen in the thread (dedup, order kept)
-    replies: tuple[Mail, ...]  # the thread's mails that are no version's patch or cover letter
+    replies: tuple[Mail, ...]  # the thread's mails that are no version's patch or cover
+    #                            letter, in thread order
     versions: tuple[int, ...] = ()  # every version the thread holds, ascending
 
 
@@ -89,6 +90,7 @@ class Series:
 _REPLY = re.compile(r"^\s*(?:re|aw|sv|antw|fwd?|wg)\s*(?:\[\d+\])?\s*:\s*", re.I)
 _GROUP = re.compile(r"^\s*\[([^\[\]]*)\]\s*")
 _VERSION = re.compile(r"^v(\d{1,4})$", re.I)
+_GLUED_VERSION = re.compile(r"^((?:\w+-)?PATCH|RFC)[-_]?v(\d{1,4})$", re.I)
 _NUMBER = re.compile(r"^(\d{1,4})/(\d{1,4})$")
 
 
@@ -111,6 +113,8 @@ def parse_subject(subject: str) -> SubjectInfo:
         for word in m.group(1).replace(",", " ").split():
             tags.append(word)
             upper = word.upper()
+            if (glued := _GLUED_VERSION.match(word)) is not None:  # [PATCHv2], [RFCv3]
+                upper, version = glued.group(1).upper(), max(1, int(glued.group(2)))
             if upper == "PATCH" or upper.endswith("-PATCH"):  # [PATCH], [XEN-PATCH]
                 is_patch = True
             elif upper == "RFC":
@@ -499,15 +503,32 @@ def select_thread(mails: Sequence[Mail], message_id: str) -> list[Mail]:
 _Key = tuple[int, int, str | None]  # version, total, thread root
 
 
-def _group(candidates: Sequence[tuple[Mail, SubjectInfo]]) -> dict[_Key, dict[int, tuple[Mail, SubjectInfo]]]:
-    """(version, total, thread root) -> number -> mail; a later mail with the same
-    number (a RESEND) replaces an earlier one."""
+def _replaces(mail: Mail, earlier: Mail) -> bool:
+    """A later mail with the same number replaces an earlier one (a RESEND), unless it
+    answers that mail (a reply whose client kept the subject without "Re:") or brings
+    no diff where the earlier one had one."""
+    if earlier.message_id in mail.references or mail.in_reply_to == earlier.message_id:
+        return False
+    return _has_diff(mail.body) or not _has_diff(earlier.body)
+
+
+def _group(candidates: Sequence[tuple[Mail, SubjectInfo]]
+           ) -> tuple[dict[_Key, dict[int, tuple[Mail, SubjectInfo]]], list[Mail]]:
+    """(version, total, thread root) -> number -> mail, and the mails that only look
+    like patches (see _replaces); a RESEND replaces the mail it resends."""
     groups: dict[_Key, dict[int, tuple[Mail, SubjectInfo]]] = {}
+    lookalikes: list[Mail] = []
     for mail, info in candidates:
         total = info.total if info.total is not None else 1
         number = info.number if info.number is not None else 1
-        groups.setdefault((info.version, total, thread_root(mail)), {})[number] = (mail, info)
-    return {k: v for k, v in groups.items() if any(0 < n <= k[1] for n in v)}
+        numbered = groups.setdefault((info.version, total, thread_root(mail)), {})
+        earlier = numbered.get(number)
+        if earlier is None or _replaces(mail, earlier[0]):
+            numbered[number] = (mail, info)
+        else:
+            lookalikes.append(mail)
+    kept = {k: v for k, v in groups.items() if any(0 < n <= k[1] for n in v)}
+    return kept, lookalikes
 
 
 def assemble(mails: Sequence[Mail], version: int | None = None, *,
@@ -521,7 +542,8 @@ def assemble(mails: Sequence[Mail], version: int | None = None, *,
     if not mails:
         raise InputError("the thread has no mail")
     candidates, others = _classify(mails)
-    groups = _group(candidates)
+    groups, lookalikes = _group(candidates)
+    replies = {id(m) for m in [*others, *lookalikes]}
     if not groups:
         raise InputError("no patch in the thread (no [PATCH] mail with a diff)")
     versions = tuple(sorted({v for v, _, _ in groups}))
@@ -558,4 +580,4 @@ def assemble(mails: Sequence[Mail], version: int | None = None, *,
         cover=cover, patches=patches, total=total,
         missing=tuple(n for n in range(1, total + 1) if n not in chosen),
         base_commit=base, thread_addresses=_thread_addresses(mails),
-        replies=tuple(others), versions=versions)
+        replies=tuple(m for m in mails if id(m) in replies), versions=versions)
