@@ -70,11 +70,11 @@ def _addresses(msg: Message, name: str) -> tuple[str, ...]:
             values.append(str(value))
         except (ValueError, IndexError, TypeError):
             continue
-    return tuple(_format_address(_clean(n), _clean(a))
+    return tuple(format_address(_clean(n), _clean(a))
                  for n, a in email.utils.getaddresses(values) if "@" in a)
 
 
-def _format_address(name: str, address: str) -> str:
+def format_address(name: str, address: str) -> str:
     """``Name <address>`` with the name decoded (not RFC 2047-encoded again) and quoted
     when RFC 5322 says it must be."""
     name = " ".join(name.split())

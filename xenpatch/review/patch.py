@@ -7,7 +7,7 @@ import email.utils
 import re
 from dataclasses import dataclass
 
-from .message import Mail
+from .message import Mail, format_address
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,8 @@ class Patch:
     total: int  # 1/1 for an unnumbered single patch
     mail: Mail
     summary: str  # subject without the [..] prefix
-    author: str  # in-body From: if present, else the mail's sender; "Name <addr>" as git
-    #             records it (the name not quoted, unlike the header forms of Mail)
+    author: str  # in-body From: if present, else the mail's sender; "Name <addr>" in
+    #             header form like Mail.sender (name quoted when RFC 5322 needs it)
     message: str  # the commit message body (after the subject, before ---), trailers included
     trailers: tuple[tuple[str, str], ...]  # (Key, value) in order
     diff: str  # the unified diff text
@@ -228,7 +228,7 @@ def parse_patch(mail: Mail, info: SubjectInfo) -> Patch:
     if "Subject" in headers:
         summary = parse_subject(headers["Subject"]).summary or summary
     return Patch(number=number, total=total, mail=mail, summary=summary,
-                 author=_git_ident(headers.get("From") or mail.sender),
+                 author=_author(headers.get("From") or mail.sender),
                  message=message.rstrip() + "\n" if message.strip() else "",
                  trailers=parse_trailers(message), diff=diff, files=files,
                  renames=tuple(zip(_RENAME_FROM.findall(diff), _RENAME_TO.findall(diff),
@@ -239,15 +239,23 @@ _RENAME_FROM = re.compile(r"^rename from (.+)$", re.M)
 _RENAME_TO = re.compile(r"^rename to (.+)$", re.M)
 
 
-def _git_ident(address: str) -> str:
-    """``Name <addr>`` as git records an author (the name unquoted, decoded)."""
-    pairs = email.utils.getaddresses([address])
-    if len(pairs) != 1 or "@" not in pairs[0][1]:
-        return " ".join(address.split())
-    name, addr = pairs[0]
+_NAME_ADDR = re.compile(r"^(.*?)\s*<([^<>\s]+@[^<>\s]+)>\s*$")
+
+
+def _author(address: str) -> str:
+    """The author's ``Name <addr>`` in the same header form as Mail.sender (decoded, the
+    name quoted when RFC 5322 needs it: ``"Daniel P. Smith" <...>``), so it can go in
+    a To: header as it is; ``email.utils.parseaddr`` gives git's name and address."""
+    if (m := _NAME_ADDR.match(address)) is not None:  # as git mailinfo reads it: all before <
+        name, addr = m.group(1).strip().strip('"'), m.group(2)
+    else:
+        pairs = email.utils.getaddresses([address])
+        if len(pairs) != 1 or "@" not in pairs[0][1]:
+            return " ".join(address.split())
+        name, addr = pairs[0]
     if "=?" in name:  # an RFC 2047 word in an in-body From:
         try:
             name = str(email.header.make_header(email.header.decode_header(name)))
         except (ValueError, LookupError):
             pass
-    return f"{' '.join(name.split())} <{addr}>" if name.strip() else addr
+    return format_address(name, addr)
