@@ -53,7 +53,8 @@ def test_gzip_mbox_file_and_gzip_bomb(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name, fragment", [
-    ("malformed.mbox", "not an mbox (it does not start with a 'From ' line)"),
+    ("malformed.mbox", "malformed.mbox: neither an mbox (no 'From ' line at the start) nor a "
+                       "mail (no header line at the start)"),
     ("no-headers.mbox", "no-headers.mbox: not a mail (it does not start with a header line)"),
 ])
 def test_malformed_mbox_is_one_line(name: str, fragment: str) -> None:
