@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pycparser import c_ast, c_generator
 
-from xenpatch.abi import api, cache, sources
+from xenpatch.abi import api, arch, cache, sources
 from xenpatch.abi.c import parse
 from xenpatch.abi.c import preprocess as pp
 from xenpatch.abi.c.parse import SegmentParser
@@ -73,7 +73,7 @@ def x86_64_text(xen_tree, tmp_path_factory) -> str:
     src = sources.from_tree(xen_tree)
     public = pp.stage(src.files, tmp_path_factory.mktemp("stage"))
     todo = pp.order_headers(src.files, [h for h in sorted(src.files)
-                                        if api.applies_to(h, "x86_64") and h != "dom0_ops.h"])
+                                        if arch.applies_to(h, "x86_64") and h != "dom0_ops.h"])
     run = pp.run_cpp("cpp", "x86_64", "tools", public, todo)
     assert not run.errors
     return pp.split_output(run.text, public, todo).text

@@ -33,9 +33,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from .abi.arch import NAMES as ARCH_NAMES
 from .errors import ConfigError
 
-ARCH_NAMES = ("x86_32", "x86_64", "arm32", "arm64")
 PROFILE_NAMES = ("tools", "guest", "guest-latest")
 
 

@@ -11,7 +11,7 @@ rejects is recorded as failed and the rest is done again without it.  Each
 arch's result is cached (``cache``), keyed by the headers' content, and so is
 what each piece of preprocessed text parsed to (``cache.SegmentCache``).
 
-Not applicable (a general rule, documented in ``applies_to``): a header
+Not applicable (a general rule, documented in ``arch.applies_to``): a header
 whose path names another architecture, and, for the guest profiles, a
 header that stops with ``#error`` there but preprocesses in the tools
 profile (``domctl.h``/``sysctl.h``: "intended for use by node control tools
@@ -21,37 +21,18 @@ only").
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
-from .model import ARCHES, PROFILES, AbiModel, ArchModel, HeaderFailure, Source
+from .arch import BY_NAME
+from .model import ARCHES, PROFILES, AbiModel, ArchModel, Source
 from .sources import HeaderSource
 
 if TYPE_CHECKING:
     from .c import pipeline
     from .cache import Key
-
-# The arch families a public header path can name: arch-x86/, arch-x86_32.h,
-# arch-x86/xen-x86_64.h, arch-arm.h, arch-arm/, arch-ppc.h, arch-riscv.h.
-_ARCH_IN_PATH = re.compile(
-    r"(?:^|/)(?:arch-([a-z0-9]+?)(?:_(32|64))?|xen-([a-z0-9]+)_(32|64))(?=[./]|$)")
-_FAMILY = {"x86_32": ("x86", "32"), "x86_64": ("x86", "64"), "arm32": ("arm", "32"),
-           "arm64": ("arm", "64")}
-
-
-def applies_to(header: str, arch: str) -> bool:
-    """Whether HEADER's path lets it belong to ARCH: every ``arch-F`` / ``xen-F_NN`` part of
-    the path must name ARCH's family F (x86, arm) and, when it has a width, ARCH's width."""
-    family, width = _FAMILY[arch]
-    for m in _ARCH_IN_PATH.finditer(header):
-        named, bits = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-        if named != family or (bits and bits != width):
-            return False
-    return True
-
 
 def _check(arches: Sequence[str], profile: str) -> None:
     bad = [a for a in arches if a not in ARCHES]
@@ -131,7 +112,7 @@ def _groups(arches: Sequence[str], workers: int) -> list[list[str]]:
     if workers >= len(arches):
         return [[a] for a in arches]
     groups: list[list[str]] = [[] for _ in range(min(workers, len(arches)))]
-    for i, arch in enumerate(sorted(arches, key=lambda a: (_FAMILY[a][0], a))):
+    for i, arch in enumerate(sorted(arches, key=lambda a: (BY_NAME[a].family, a))):
         groups[i * len(groups) // len(arches)].append(arch)
     return [g for g in groups if g]
 
@@ -181,7 +162,3 @@ def _scratch_dir() -> str | None:
         return None
     shm = "/dev/shm"
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
-
-
-def failure(header: str, error: str) -> HeaderFailure:
-    return HeaderFailure(header, " ".join(error.split()))

@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .. import arch as arches
 from .cdefs import IntType, TypeEnv
 from .cint import (
     INT,
@@ -118,10 +119,9 @@ class _Parser:
         self.pos = 0
         self.env = env
         self.live = True
-        long_type = env.int_type("long")
-        self.long_size = long_type.size if long_type else (8 if env.arch.endswith("64") else 4)
-        char_type = env.int_type("char")
-        self.char_signed = char_type.signed if char_type else env.arch.startswith("x86")
+        target = arches.get(env.arch)
+        self.long_size = target.long_size
+        self.char_signed = target.char_signed
 
     # -- token helpers
     def peek(self, offset: int = 0) -> str | None:

@@ -153,7 +153,7 @@ class Declarations:
             for attr in spec.attributes:
                 if attr.name == "aligned":
                     text = (attr.arguments or "").strip().strip("()")
-                    ctype = Aligned(ctype, int(text, 0) if text else 16)
+                    ctype = Aligned(ctype, int(text, 0) if text else self.target.aligned_default)
                 elif attr.name == "packed":
                     raise LayoutError("__attribute__((packed)) is not supported")
         return ctype

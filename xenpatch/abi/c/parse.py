@@ -85,8 +85,9 @@ def _translate_attribute(inner: str) -> str:
     for attr in _split_top(inner):
         name, _, rest = attr.partition("(")
         canon = _KEEP_ATTRS.get(name.strip())
-        if canon == "aligned":
-            kept.append(f"gnu::aligned({rest[:-1].strip() or '16'})")
+        if canon == "aligned":  # without a number: the arch's default, in declare
+            number = rest[:-1].strip()
+            kept.append(f"gnu::aligned({number})" if number else "gnu::aligned")
         elif canon == "packed":
             kept.append("gnu::packed")
     return f"[[{', '.join(kept)}]]" if kept else ""

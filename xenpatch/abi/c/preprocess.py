@@ -26,42 +26,14 @@ from pathlib import Path
 
 from ... import proc
 from ...errors import EnvironmentFailure, InputError
+from .. import arch as arches
 from .cdefs import Define
-
-try:  # the macro side's record of #undef (xenpatch.abi.c.macros), when present
-    from .macros import Undef
-except ImportError:  # pragma: no cover - until macros.py lands
-    Undef = None  # type: ignore[assignment,misc]
+from .macros import Undef
 
 INCLUDE_DIR = Path(__file__).resolve().parent / "include"
 WRAPPER = "xenpatch-headers.c"
 PRELUDE = ("#include <stdint.h>", "#include <stddef.h>")
 
-_COMMON = (
-    ("__GNUC__", "12"), ("__GNUC_MINOR__", "2"), ("__GNUC_PATCHLEVEL__", "0"),
-    ("__CHAR_BIT__", "8"), ("__SIZEOF_SHORT__", "2"), ("__SIZEOF_INT__", "4"),
-    ("__SIZEOF_LONG_LONG__", "8"), ("__SIZEOF_FLOAT__", "4"), ("__SIZEOF_DOUBLE__", "8"),
-    ("__ORDER_LITTLE_ENDIAN__", "1234"), ("__ORDER_BIG_ENDIAN__", "4321"),
-    ("__ORDER_PDP_ENDIAN__", "3412"), ("__BYTE_ORDER__", "__ORDER_LITTLE_ENDIAN__"),
-    ("__ELF__", "1"),
-)
-_ILP32 = (("__SIZEOF_LONG__", "4"), ("__SIZEOF_POINTER__", "4"), ("__SIZEOF_SIZE_T__", "4"))
-_LP64 = (("__SIZEOF_LONG__", "8"), ("__SIZEOF_POINTER__", "8"), ("__SIZEOF_SIZE_T__", "8"),
-         ("__LP64__", "1"), ("_LP64", "1"))
-# What `gcc -m32/-m64 -dM -E` and `clang --target armv7a-linux-gnueabihf /
-# aarch64-linux-gnu -dM -E` predefine that headers may test for.
-ARCH_DEFINES: Mapping[str, tuple[tuple[str, str], ...]] = {
-    "x86_32": _COMMON + _ILP32 + (("__i386__", "1"), ("__i386", "1"), ("__SIZEOF_LONG_DOUBLE__", "12")),
-    "x86_64": _COMMON + _LP64 + (("__x86_64__", "1"), ("__x86_64", "1"), ("__amd64__", "1"),
-                                 ("__amd64", "1"), ("__SIZEOF_LONG_DOUBLE__", "16")),
-    "arm32": _COMMON + _ILP32 + (("__arm__", "1"), ("__ARM_EABI__", "1"), ("__ARMEL__", "1"),
-                                 ("__ARM_ARCH", "7"), ("__ARM_ARCH_7A__", "1"),
-                                 ("__ARM_PCS_VFP", "1"), ("__CHAR_UNSIGNED__", "1"),
-                                 ("__SIZEOF_LONG_DOUBLE__", "8")),
-    "arm64": _COMMON + _LP64 + (("__aarch64__", "1"), ("__AARCH64EL__", "1"),
-                                ("__ARM_ARCH", "8"), ("__ARM_64BIT_STATE", "1"),
-                                ("__CHAR_UNSIGNED__", "1"), ("__SIZEOF_LONG_DOUBLE__", "16")),
-}
 # DESIGN.md "--profile": tools defines __XEN_TOOLS__; guest nothing (legacy
 # interface version); guest-latest the latest interface version.
 PROFILE_DEFINES: Mapping[str, tuple[tuple[str, str], ...]] = {
@@ -140,7 +112,8 @@ def cpp_argv(cpp: str, arch: str, profile: str) -> list[str]:
     (relative, so that line markers read the same whatever the directory)."""
     argv = [cpp, "-nostdinc", "-undef", "-dD", "-std=gnu11", "-x", "c",
             "-I", "public", "-I", ".", "-I", str(INCLUDE_DIR)]
-    for name, value in ARCH_DEFINES[arch] + PROFILE_DEFINES[profile]:
+    # the target compiler's predefines (``Arch.defines``), then the profile's
+    for name, value in arches.get(arch).defines + PROFILE_DEFINES[profile]:
         argv.append(f"-D{name}={value}")
     return argv
 
@@ -253,8 +226,7 @@ def split_output(text: str, public: Path, headers: Sequence[str]) -> Split:
                 defines.append(Define(d.group(1), params, body, header, line))
                 raw = ""
             elif raw.startswith("#undef "):
-                if Undef is not None:
-                    defines.append(Undef(raw.split()[1], header, line))
+                defines.append(Undef(raw.split()[1], header, line))
                 raw = ""
         elif raw and root is not None:
             roots[(header, line)] = root
