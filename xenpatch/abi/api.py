@@ -8,8 +8,10 @@ unsafe), run cpp over all applicable ones as one translation unit, parse, lay
 out the types, evaluate the macros (``macros.evaluate_macros``) and group the
 families (``families.group_families``).  A header that cpp or the parser
 rejects is recorded as failed and the rest is done again without it.  Each
-arch's result is cached (``cache``), keyed by the headers' content, and so is
-what each piece of preprocessed text parsed to (``cache.SegmentCache``).
+arch's result is cached (``modelcache``), keyed by the headers' content, and so
+is what each piece of preprocessed text parsed to (``segments``).  ``dump_json``
+is ``dump``'s document without the model in between (``c.fast``, which holds
+the speed tricks and says what each buys).
 
 Not applicable (a general rule, documented in ``arch.applies_to``): a header
 whose path names another architecture, and, for the guest profiles, a
@@ -32,7 +34,7 @@ from .sources import HeaderSource
 
 if TYPE_CHECKING:
     from .c import pipeline
-    from .cache import Key
+    from .modelcache import Key
 
 def _check(arches: Sequence[str], profile: str) -> None:
     bad = [a for a in arches if a not in ARCHES]
@@ -44,12 +46,12 @@ def dump(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "t
          cpp: str = "cpp", cache_dir: Path | None = None, jobs: int = 0) -> AbiModel:
     """The ABI model of SOURCE's public headers on ARCHES in PROFILE."""
     _check(arches, profile)
-    from . import cache
+    from . import modelcache
 
-    key = cache.Key.of(source, profile, cpp)
+    key = modelcache.Key.of(source, profile, cpp)
     models: dict[str, ArchModel] = {}
     for arch in dict.fromkeys(arches):
-        hit = cache.load(cache_dir, key, arch)
+        hit = modelcache.load(cache_dir, key, arch)
         if hit is not None:
             models[arch] = hit
     todo = [a for a in dict.fromkeys(arches) if a not in models]
@@ -66,15 +68,15 @@ def dump_json(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str
     assembled from each arch's JSON text (the cache's, or the workers'): the model
     itself is never built here."""
     _check(arches, profile)
-    from . import cache
+    from . import modelcache
 
-    key = cache.Key.of(source, profile, cpp)
-    texts = {a: cache.load_text(cache_dir, key, a) for a in dict.fromkeys(arches)}
+    key = modelcache.Key.of(source, profile, cpp)
+    texts = {a: modelcache.load_text(cache_dir, key, a) for a in dict.fromkeys(arches)}
     todo = [a for a, t in texts.items() if t is None]
     for arch, _, text in _compute(source, todo, profile, cpp, cache_dir, jobs, key, False):
         texts[arch] = text
-    return cache.document_text(Source(source.description, source.rev, profile),
-                               {a: t for a, t in texts.items() if t is not None})
+    return modelcache.document_text(Source(source.description, source.rev, profile),
+                                    {a: t for a, t in texts.items() if t is not None})
 
 
 def _compute(source: HeaderSource, todo: Sequence[str], profile: str, cpp: str,
@@ -82,7 +84,7 @@ def _compute(source: HeaderSource, todo: Sequence[str], profile: str, cpp: str,
              want_models: bool) -> list[tuple[str, ArchModel | None, str]]:
     """Run the pipeline for TODO (in worker processes when that helps) and cache the
     results: (arch, model or None, the model's JSON text)."""
-    from . import cache
+    from . import modelcache
 
     groups = _groups(todo, jobs or os.cpu_count() or 1)
     results: list[tuple[str, ArchModel | None, str]] = []
@@ -100,7 +102,7 @@ def _compute(source: HeaderSource, todo: Sequence[str], profile: str, cpp: str,
     elif groups:
         results = arch_models(source.files, groups[0], profile, cpp, want_models, cache_dir)
     for arch, _, text in results:
-        cache.store_text(cache_dir, key, arch, text)
+        modelcache.store_text(cache_dir, key, arch, text)
     return results
 
 
@@ -123,23 +125,18 @@ def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str,
     """(arch, model, JSON text) of ARCHES (runs in a worker process; the JSON is made
     here, in parallel, rather than in the parent).  Parsed pieces are shared between
     the ARCHES and kept in the segment cache under CACHE_DIR."""
-    import gc
     import tempfile
 
-    from .c import pipeline
+    from .c import fast, pipeline
     from .c.parse import SegmentParser
-    from .cache import SegmentCache, arch_text
+    from .modelcache import arch_text
+    from .segments import SegmentCache
 
     clock = clock or pipeline.Clock()
     parser = SegmentParser(SegmentCache.under(cache_dir))
     out: list[tuple[str, ArchModel | None, str]] = []
-    # Measured: the cyclic collector, run again and again over every AST node kept
-    # for reuse, took about a third of the parse; nothing here needs it (pycparser's
-    # trees have no cycles), so it waits until the work is done.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        with tempfile.TemporaryDirectory(prefix="xenpatch-abi-", dir=_scratch_dir()) as tmp:
+    with fast.collector_paused():
+        with tempfile.TemporaryDirectory(prefix="xenpatch-abi-", dir=fast.scratch_dir()) as tmp:
             with clock.stage("stage"):
                 staged = pipeline.stage(files, Path(tmp))
             for arch in arches:
@@ -148,17 +145,4 @@ def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str,
                     out.append((arch, model if want_models else None, arch_text(model)))
         with clock.stage("store"):
             parser.flush()
-    finally:
-        if collecting:
-            gc.enable()
     return out
-
-
-def _scratch_dir() -> str | None:
-    """Where the headers are staged for cpp: $TMPDIR when set, else /dev/shm when it is a
-    writable directory (memory; measured: 2 ms to stage a tree there, 65 ms on this
-    machine's ext4 /tmp mounted with ``discard``), else the system's default."""
-    if os.environ.get("TMPDIR"):
-        return None
-    shm = "/dev/shm"
-    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None

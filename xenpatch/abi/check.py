@@ -301,7 +301,3 @@ def findings_text(findings: Sequence[Finding]) -> str:
     counts = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
     lines.append(", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items()))
     return "\n".join(lines) + "\n"
-
-
-def has_errors(findings: Sequence[Finding]) -> bool:
-    return any(f.severity == "error" for f in findings)
