@@ -178,6 +178,8 @@ def load_config(explicit: str | None = None, env: Mapping[str, str] | None = Non
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{path}: not valid TOML: {e}") from e
+        except UnicodeDecodeError as e:  # TOML is UTF-8 (toml.io, "Spec")
+            raise ConfigError(f"{path}: not UTF-8 (byte {e.start})") from e
         except OSError as e:
             raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
     where = str(path) if path else "defaults"

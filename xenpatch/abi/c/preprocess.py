@@ -44,6 +44,7 @@ PROFILE_DEFINES: Mapping[str, tuple[tuple[str, str], ...]] = {
 
 _INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include(?:_next)?[ \t]*(.*?)[ \t]*(?:/[/*].*)?$', re.M)
 _MARKER = re.compile(r'^# (\d+) "((?:[^"\\]|\\.)*)"((?: \d)*)$')
+_MARKERS = re.compile(_MARKER.pattern, re.M)
 _DEFINE = re.compile(r'^#define ([A-Za-z_]\w*)(\(([^)]*)\))?(?:\s(.*))?$')
 _CPP_ERROR = re.compile(r'^(.+?):(\d+):(?:(\d+):)? (?:fatal )?error: (.*)$')
 _INCLUDED_FROM = re.compile(r'^(?:In file included| +) from (.+):(\d+)[:,]$')
@@ -122,15 +123,37 @@ def run_cpp(cpp: str, arch: str, profile: str, public: Path, headers: Sequence[s
     """Preprocess HEADERS (paths relative to PUBLIC) as one translation unit."""
     wrapper = public.parent / WRAPPER
     wrapper.write_text(wrapper_text(headers), encoding="utf-8")
-    result = proc.run(cpp_argv(cpp, arch, profile) + [WRAPPER], cwd=public.parent)
-    errors = _attribute_errors(result.stderr, public, headers) if result.returncode else {}
+    result = proc.run(cpp_argv(cpp, arch, profile) + [WRAPPER], cwd=public.parent, text=False)
+    stderr = result.stderr.decode("utf-8", "replace")
+    errors = _attribute_errors(stderr, public, headers) if result.returncode else {}
     if result.returncode and not errors:
-        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        last = (stderr.strip().splitlines() or ["no output"])[-1]
         raise EnvironmentFailure(f"{cpp} exited {result.returncode}: {last}")
-    if f'"{WRAPPER}"' not in result.stdout:
+    try:
+        text = result.stdout.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return CppRun("", _not_utf8(result.stdout, e.start, public, headers))
+    if f'"{WRAPPER}"' not in text:
         raise EnvironmentFailure(f"{cpp}: not a C preprocessor (no line markers in its output)")
-    _check_markers(result.stdout)
-    return CppRun(result.stdout, errors)
+    _check_markers(text)
+    return CppRun(text, errors)
+
+
+def _not_utf8(out: bytes, start: int, public: Path,
+              headers: Sequence[str]) -> dict[str, str]:
+    """The error of the header whose text reached cpp's output at byte START and is not
+    UTF-8 (a byte in a comment never gets there): header -> "file:line: not UTF-8"."""
+    before = out[:start].decode("utf-8")
+    markers = list(_MARKERS.finditer(before))
+    # the wrapper's own marker before the byte: the line of the #include being done
+    roots = [m for m in markers if m.group(2) == WRAPPER]
+    index = int(roots[-1].group(1)) - len(PRELUDE) - 1 if roots else -1
+    if not 0 <= index < len(headers) or not markers:
+        raise InputError(f"{WRAPPER}: cpp's output is not UTF-8 (byte {start})")
+    last = markers[-1]
+    line = int(last.group(1)) + before[last.end():].count("\n") - 1
+    where = relative_header(last.group(2), public) or last.group(2)
+    return {headers[index]: f"{where}:{line}: not UTF-8 (byte {out[start]:#04x})"}
 
 
 def _attribute_errors(stderr: str, public: Path, headers: Sequence[str]) -> dict[str, str]:
