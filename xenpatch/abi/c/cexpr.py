@@ -9,6 +9,11 @@ clang, it also folds ``__builtin_offsetof(T, a.b[2].c)`` and ``sizeof`` of a
 member reached from a null pointer constant cast to a pointer type,
 ``sizeof(((T *)0)->m[0])`` (the idiom of io/ring.h's ``__CONST_RING_SIZE``);
 such a ``Designation`` is valid only as the operand of ``sizeof``.
+
+The one evaluator of the engine: the macros' values (``macros``) and the
+constants of declarations (``declare``: array bounds, bit-field widths,
+enumerators) are both computed here; the target's ``long`` and plain
+``char`` come from the arch registry (``abi.arch``).
 """
 
 from __future__ import annotations
