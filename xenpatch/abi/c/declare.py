@@ -58,6 +58,7 @@ class Declarations:
         self.types: dict[str, TypeInfo] = {}
         self._done: dict[int, CType] = {}
         self._spelled: dict[str, CType | None] | None = None  # type_named, once visited
+        self._literals: dict[str, tuple[int, IntType]] = {}  # const() of texts without names
 
     # -- the walk ------------------------------------------------------------------
     def visit(self, ast: c_ast.FileAST) -> None:
@@ -228,10 +229,19 @@ class Declarations:
         """Evaluate an integer constant expression: (value, type) in the target's types, by
         the macros' evaluator (``cexpr``) over the expression's C text, with these
         declarations as its TypeEnv."""
+        # Most are a lone constant ("[16]"), its text at hand, and the same few again and
+        # again: one without names means the same all through the translation unit.
+        text = node.value if isinstance(node, c_ast.Constant) else _C_TEXT.visit(node)
+        known = self._literals.get(text)
+        if known is not None:
+            return known
+        tokens = tokenize(text)
         try:
-            found = evaluate(tokenize(_C_TEXT.visit(node)), self)
+            found = evaluate(tokens, self)
         except NotConstant as e:
             raise LayoutError(str(e)) from e
+        if not any(t.kind == "ident" for t in tokens):
+            self._literals[text] = (found.value, found.type)
         return found.value, found.type
 
     # -- TypeEnv (xenpatch.abi.c.cdefs) -------------------------------------------------
