@@ -34,8 +34,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the compiler probe lives with the tests
 
-from xenpatch.abi import api, probe, sources  # noqa: E402
+import probe  # noqa: E402
+
+from xenpatch.abi import api, sources  # noqa: E402
 from xenpatch.abi.c import pipeline  # noqa: E402
 from xenpatch.abi.c import preprocess as pp  # noqa: E402
 from xenpatch.abi.model import ARCHES  # noqa: E402

@@ -1,10 +1,13 @@
-"""Shared fixtures: real Xen trees fetched from Debian by scripts/fetch_xen.py (cached)."""
+"""Shared fixtures and helpers: real Xen trees fetched from Debian by scripts/fetch_xen.py (cached),
+the command line as a user runs it, one-line errors, a git identity, golden files."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,52 @@ XEN_GIT = Path(os.environ.get("XENPATCH_XEN_GIT", "/work/.mirror/xen-project+xen
 # installed or not.
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
+            timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """``python -m xenpatch.cli ARGS`` in a subprocess, as a user runs it: this checkout's
+    xenpatch, none of the caller's own ``XENPATCH_*`` settings, ENV added; CWD: the
+    checkout unless given."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("XENPATCH_")}
+    full.update(env or {})
+    return subprocess.run([sys.executable, "-m", "xenpatch.cli", *args], capture_output=True,
+                          text=True, cwd=cwd or ROOT, env=full, timeout=timeout)
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str], code: int, *fragments: str,
+                   pattern: str | None = None) -> str:
+    """The one line PROC wrote to stderr, after checking the exit CODE, that it is one line
+    and no traceback, and that it holds every FRAGMENT and matches PATTERN (a regex)."""
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    if pattern is not None:
+        assert re.search(pattern, lines[0]), lines[0]
+    return lines[0]
+
+
+def check_golden(path: Path, data: str | bytes, regen: bool) -> None:
+    """DATA equals the golden file PATH; with ``--regen-golden`` (REGEN), PATH is written first."""
+    if regen:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            path.write_text(data, encoding="utf-8")
+    assert path.exists(), f"{path}: missing; run pytest --regen-golden"
+    expected = path.read_bytes() if isinstance(data, bytes) else path.read_text(encoding="utf-8")
+    assert data == expected, f"{path.name} differs from {path}"
+
+
+@pytest.fixture
+def gitconfig(tmp_path: Path) -> Path:
+    """A user's global git config (``GIT_CONFIG_GLOBAL``) with only an identity."""
+    cfg = tmp_path / "gitconfig"
+    cfg.write_text("[user]\n\tname = Test User\n\temail = test@example.org\n")
+    return cfg
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -1,7 +1,7 @@
 """The parse side of the ABI cache: pieces of preprocessed text, their codec, the SQLite store.
 
 A translation unit is cut into declarations (``parse.chunks``) that parse
-alone to the same nodes; what they parse to is stored (``cache.SegmentCache``)
+alone to the same nodes; what they parse to is stored (``segments.SegmentCache``)
 so that a tree that differs in one declaration re-parses only that one.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pycparser import c_ast, c_generator
 
-from xenpatch.abi import api, cache, sources
+from xenpatch.abi import api, arch, modelcache, segments, sources
 from xenpatch.abi.c import parse
 from xenpatch.abi.c import preprocess as pp
 from xenpatch.abi.c.parse import SegmentParser
@@ -73,7 +73,7 @@ def x86_64_text(xen_tree, tmp_path_factory) -> str:
     src = sources.from_tree(xen_tree)
     public = pp.stage(src.files, tmp_path_factory.mktemp("stage"))
     todo = pp.order_headers(src.files, [h for h in sorted(src.files)
-                                        if api.applies_to(h, "x86_64") and h != "dom0_ops.h"])
+                                        if arch.applies_to(h, "x86_64") and h != "dom0_ops.h"])
     run = pp.run_cpp("cpp", "x86_64", "tools", public, todo)
     assert not run.errors
     return pp.split_output(run.text, public, todo).text
@@ -86,7 +86,7 @@ def test_codec_round_trip_on_a_real_translation_unit(x86_64_text):
 
 
 def test_store_reparses_only_what_changed(x86_64_text, tmp_path):
-    store = cache.SegmentCache.under(tmp_path)
+    store = segments.SegmentCache.under(tmp_path)
     first = SegmentParser(store)
     base = first.parse(x86_64_text, W)
     first.flush()
@@ -108,7 +108,7 @@ def test_store_reparses_only_what_changed(x86_64_text, tmp_path):
 
 
 def test_an_unreadable_store_is_a_miss(xen_tree, tmp_path):
-    store = cache.SegmentCache.under(tmp_path)
+    store = segments.SegmentCache.under(tmp_path)
     store.path.parent.mkdir(parents=True, exist_ok=True)
     store.path.write_bytes(b"not a database" * 100)
     assert store.get_many([b"k" * parse.TEXT_KEY]) == {}
@@ -122,7 +122,7 @@ def test_an_unreadable_store_is_a_miss(xen_tree, tmp_path):
 def test_a_new_parser_identity_replaces_the_old_pieces(tmp_path):
     stale = tmp_path / "pieces-0000000000000000.sqlite"
     stale.write_bytes(b"")
-    store = cache.SegmentCache.under(tmp_path)
+    store = segments.SegmentCache.under(tmp_path)
     store.put_many({b"t" * parse.TEXT_KEY + b"c" * 16: ([], {"T": True})})
     assert not stale.exists()
     assert store.get_many([b"t" * parse.TEXT_KEY]) == {b"t" * 16 + b"c" * 16: ([], {"T": True})}
@@ -156,12 +156,12 @@ def test_model_cache_keeps_the_most_recently_used(tmp_path):
     from xenpatch.abi.model import ArchModel
 
     model = ArchModel(arch="x86_64", headers=("xen.h",))
-    keys = [cache.Key(f"{n:064x}") for n in range(6)]
+    keys = [modelcache.Key(f"{n:064x}") for n in range(6)]
     for n, key in enumerate(keys):
-        cache.store(tmp_path, key, model)
+        modelcache.store(tmp_path, key, model)
         path = key.path(tmp_path, "x86_64")
         os.utime(path, ns=(n * 10**9, n * 10**9))  # stored in order, a second apart
-    assert cache.load(tmp_path, keys[0], "x86_64") == model  # a use: now the newest
-    assert cache.prune(tmp_path, keep=3) == 3
+    assert modelcache.load(tmp_path, keys[0], "x86_64") == model  # a use: now the newest
+    assert modelcache.prune(tmp_path, keep=3) == 3
     left = {k for k in keys if k.path(tmp_path, "x86_64").exists()}
     assert left == {keys[0], keys[4], keys[5]}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from xenpatch.abi.check import Finding, check_model, findings_json, findings_text
 from xenpatch.abi.model import AbiModel, ArchModel, Family, Macro, Source
@@ -18,8 +18,7 @@ PUBLIC = Path("xen/include/public")
 
 
 def run_check(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "xenpatch.cli", "abi", "check", *args],
-                          capture_output=True, text=True, cwd=ROOT)
+    return run_cli("abi", "check", *args)
 
 
 def errors_of(proc: subprocess.CompletedProcess[str]) -> list[dict]:

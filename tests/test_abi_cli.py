@@ -5,30 +5,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import one_line_error, run_cli
 
 
 def run(*args: str, cache: Path, env: dict[str, str] | None = None,
         cwd: Path | None = None) -> subprocess.CompletedProcess:
-    full = dict(os.environ, XENPATCH_ABI_CACHE=str(cache), PYTHONPATH=str(ROOT))
-    full.update(env or {})
-    return subprocess.run([sys.executable, "-m", "xenpatch.cli", "abi", *args],
-                          capture_output=True, text=True, env=full, cwd=cwd or ROOT)
-
-
-def one_line_error(proc: subprocess.CompletedProcess, code: int, *words: str) -> str:
-    assert proc.returncode == code, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    for w in words:
-        assert w in lines[0]
-    return lines[0]
+    return run_cli("abi", *args, cwd=cwd, env={"XENPATCH_ABI_CACHE": str(cache), **(env or {})})
 
 
 @pytest.fixture
@@ -59,11 +44,6 @@ def test_tree_without_public_headers(tmp_path, cache):
 def test_tree_and_headers_together(xen_tree, headers_417, cache):
     one_line_error(run("dump", "--tree", str(xen_tree), "--headers", str(headers_417),
                        cache=cache), 2, "--headers")
-
-
-def test_unknown_arch_and_profile(xen_tree, cache):
-    one_line_error(run("dump", "--arch", "mips", cache=cache), 2, "mips")
-    one_line_error(run("dump", "--profile", "kernel", cache=cache), 2, "kernel")
 
 
 def test_missing_cpp_is_an_environment_failure(xen_tree, cache):
@@ -122,19 +102,20 @@ def test_unsafe_include_is_refused(xen_clone, cache, tmp_path):
 def test_no_tree_configured(tmp_path, cache):
     config = tmp_path / "config.toml"
     config.write_text('[tree]\npath = "does-not-exist"\n')
-    proc = subprocess.run([sys.executable, "-m", "xenpatch.cli", "--config", str(config), "abi",
-                           "dump"], capture_output=True, text=True, cwd=tmp_path,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT),
-                                   XENPATCH_ABI_CACHE=str(cache)))
+    proc = run_cli("--config", str(config), "abi", "dump", cwd=tmp_path,
+                   env={"XENPATCH_ABI_CACHE": str(cache)})
     one_line_error(proc, 2, "does-not-exist")
 
 
 def test_check_exit_codes(xen_tree, cache):
+    """4.17.5 has no error-level finding: exit 0 (exit 1 on injected mistakes:
+    tests/test_abi_check.py)."""
     proc = run("check", "--tree", str(xen_tree), "--format", "json", cache=cache)
     doc = json.loads(proc.stdout)
     assert doc["schema"] == "xenpatch-check/1"
     errors = [f for f in doc["findings"] if f["severity"] == "error"]
-    assert proc.returncode == (1 if errors else 0)
+    assert (proc.returncode, errors) == (0, []), proc.stderr
+    assert doc["findings"], "the real tree has warnings and infos"
 
 
 def test_diff_of_a_dump_file_and_a_changed_tree(xen_tree, xen_clone, cache, tmp_path):

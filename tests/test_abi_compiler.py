@@ -1,7 +1,7 @@
 """Compiler agreement: every size, _Alignof, offset, bit-field, enumerator and integer macro of
 ``abi dump`` equals what gcc -m32/-m64 and clang --target (arm) compute, on the real 4.17 tree.
 
-The probe (xenpatch/abi/probe.py) is compiled with -c only and the values are
+The probe (tests/probe.py) is compiled with -c only and the values are
 read back from the ELF object; nothing built for the target runs.
 """
 
@@ -11,11 +11,12 @@ import json
 import shutil
 from pathlib import Path
 
+import probe
 import pytest
 
-from xenpatch.abi import api, probe, sources
+from xenpatch.abi import api, sources
+from xenpatch.abi.arch import NAMES as ARCHES
 from xenpatch.abi.c import preprocess as pp
-from xenpatch.abi.model import ARCHES
 
 pytestmark = pytest.mark.skipif(not (shutil.which("gcc") and shutil.which("clang")),
                                 reason="needs gcc (with multilib) and clang")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from xenpatch.abi import api
+from xenpatch.abi.arch import NAMES as ARCH_NAMES
+from xenpatch.abi.arch import applies_to
 from xenpatch.abi.c import preprocess
 from xenpatch.abi.c.declare import Declarations, DeclareError
 from xenpatch.abi.c.layout import TARGETS
@@ -50,7 +51,7 @@ def test_unnamed_bitfields_raise_alignment_on_arm_only():
     text = """struct u { uint8_t a; uint64_t :3; };
         struct z { uint8_t a; uint64_t :0; uint8_t b; };"""
     got = {}
-    for arch in ("x86_32", "x86_64", "arm32", "arm64"):
+    for arch in ARCH_NAMES:
         d = declare(arch, text)
         u, z = d.types["struct u"], d.types["struct z"]
         got[arch] = (u.size, u.align, z.size, z.align, fields(d, "struct z")["b"].offset)
@@ -173,13 +174,13 @@ def test_aligned_record():
 
 
 def test_headers_of_other_arches_are_not_applicable():
-    assert api.applies_to("arch-x86/xen-mca.h", "x86_32")
-    assert not api.applies_to("arch-x86/xen-x86_32.h", "x86_64")
-    assert not api.applies_to("arch-x86_64.h", "x86_32")
-    assert not api.applies_to("arch-arm/hvm/save.h", "x86_64")
-    assert api.applies_to("arch-arm.h", "arm32") and api.applies_to("arch-arm.h", "arm64")
-    assert not any(api.applies_to("arch-riscv.h", a) for a in ("x86_64", "arm64"))
-    assert api.applies_to("xen-compat.h", "arm32")
+    assert applies_to("arch-x86/xen-mca.h", "x86_32")
+    assert not applies_to("arch-x86/xen-x86_32.h", "x86_64")
+    assert not applies_to("arch-x86_64.h", "x86_32")
+    assert not applies_to("arch-arm/hvm/save.h", "x86_64")
+    assert applies_to("arch-arm.h", "arm32") and applies_to("arch-arm.h", "arm64")
+    assert not any(applies_to("arch-riscv.h", a) for a in ("x86_64", "arm64"))
+    assert applies_to("xen-compat.h", "arm32")
 
 
 def test_unsafe_includes_are_found_before_cpp_runs():

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from xenpatch.abi import arch as arches
 from xenpatch.abi.c.cdefs import Define, IntType, TypeEnv
 from xenpatch.abi.c.cexpr import NotConstant, evaluate, tokenize
 from xenpatch.abi.c.declare import Declarations
@@ -26,9 +27,9 @@ class Env:
 
     def __init__(self, arch: str) -> None:
         self.arch = arch
-        word = 8 if arch in LP64 else 4
+        word = arches.get(arch).long_size
         ulong = 8 if arch in LP64 or arch.startswith("arm") else 4  # xen_ulong_t: 64-bit on arm
-        self.ints = {"char": IntType(1, arch.startswith("x86")), "long": IntType(word, True),
+        self.ints = {"char": IntType(1, arches.get(arch).char_signed), "long": IntType(word, True),
                      "unsigned long": IntType(word, False), "uint8_t": IntType(1, False),
                      "uint16_t": IntType(2, False), "uint32_t": IntType(4, False),
                      "int32_t": IntType(4, True), "uint64_t": IntType(8, False),
@@ -154,16 +155,11 @@ def our_value(expr: str, arch: str, env: TypeEnv | None = None) -> int | None:
     return {m.name: m.value for m in evaluate_macros(table, env or Env(arch))}["X"]
 
 
-COMPILERS = {
-    "x86_64": ["gcc", "-m64"], "x86_32": ["gcc", "-m32"],
-    "arm64": ["clang", "--target=aarch64-linux-gnu", "-ffreestanding"],
-    "arm32": ["clang", "--target=armv7a-linux-gnueabihf", "-ffreestanding"],
-}
 
 
 def compiler_agrees(pairs: list[tuple[str, int]], arch: str, tmp: Path) -> list[str]:
     """The expressions whose value or sign the compiler disagrees with (by _Static_assert)."""
-    cc = COMPILERS[arch]
+    cc = arches.get(arch).compiler
     if shutil.which(cc[0]) is None:
         pytest.skip(f"{cc[0]} not installed")
     lines = [PRELUDE] + [f"#define {d.name}{'(' + ','.join(d.params) + ')' if d.params else ''}"
@@ -185,7 +181,7 @@ def compiler_agrees(pairs: list[tuple[str, int]], arch: str, tmp: Path) -> list[
     return bad
 
 
-@pytest.mark.parametrize("arch", ["x86_32", "x86_64", "arm32", "arm64"])
+@pytest.mark.parametrize("arch", arches.NAMES)
 def test_values_agree_with_the_compiler(arch: str, tmp_path: Path) -> None:
     pairs = [(e, v) for e in EXPRESSIONS if (v := our_value(e, arch)) is not None]
     # Not constants: an unknown name; shifts by the width or more on 32-bit longs (C99 6.5.7:
@@ -213,7 +209,7 @@ def test_not_integer_constants(expr: str) -> None:
     assert our_value(expr, "x86_64") is None
 
 
-@pytest.mark.parametrize("arch", ["x86_32", "x86_64", "arm32", "arm64"])
+@pytest.mark.parametrize("arch", arches.NAMES)
 def test_offsetof_and_member_sizes_agree_with_the_compiler(arch: str, tmp_path: Path) -> None:
     values = {e: our_value(e, arch) for e in MEMBER_EXPRESSIONS}
     assert [e for e, v in values.items() if v is None] == []
@@ -255,7 +251,7 @@ def declarations(arch: str) -> Declarations:
     return d
 
 
-@pytest.mark.parametrize("arch", ["x86_32", "x86_64", "arm32", "arm64"])
+@pytest.mark.parametrize("arch", arches.NAMES)
 def test_declarations_resolve_members_as_the_compiler(arch: str, tmp_path: Path) -> None:
     env = declarations(arch)
     values = {e: our_value(e, arch, env) for e in MEMBER_EXPRESSIONS}

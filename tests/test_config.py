@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import one_line_error, run_cli
 
 from xenpatch.config import SCHEMA, load_config, shipped_defaults
 from xenpatch.errors import ConfigError
@@ -21,7 +20,9 @@ def test_repository_config_loads_and_documents_every_key() -> None:
     for section, keys in SCHEMA.items():
         assert f"[{section}]" in text, f"config.toml does not document [{section}]"
         for key in keys:
-            assert cfg.get(section, key) is not None
+            default = keys[key][1]  # config.toml shows every key with its built-in default
+            assert cfg.get(section, key) == (tuple(default) if isinstance(default, list)
+                                             else default), f"{section}.{key}"
             assert f"\n{key} =" in text, f"config.toml does not document {section}.{key}"
 
 
@@ -82,17 +83,12 @@ def test_bad_config_names_the_key(tmp_path: Path, text: str, env: dict, fragment
 def test_bad_config_on_the_command_line_is_one_line_exit_2(tmp_path: Path) -> None:
     cfg_file = tmp_path / "c.toml"
     cfg_file.write_text("[abi]\njobs = -1\n")
-    proc = subprocess.run([sys.executable, "-m", "xenpatch.cli", "--config", str(cfg_file),
-                           "abi", "dump", "--tree", str(tmp_path)],
-                          capture_output=True, text=True, cwd=tmp_path)
-    assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and "abi.jobs" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    proc = run_cli("--config", str(cfg_file), "abi", "dump", "--tree", str(tmp_path), cwd=tmp_path)
+    one_line_error(proc, 2, "abi.jobs")
 
 
 def test_missing_config_file_is_exit_2(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "xenpatch.cli", "--config", str(tmp_path / "no.toml"),
-                           "abi", "dump"], capture_output=True, text=True, cwd=tmp_path)
+    proc = run_cli("--config", str(tmp_path / "no.toml"), "abi", "dump", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"xenpatch: --config {tmp_path / 'no.toml'}: no such file"
 

@@ -10,6 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import check_golden
+from conftest import one_line_error as one_line
+from conftest import run_cli as xenpatch_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CHANGE = ROOT / "xenpatch" / "defaults" / "changes" / "sif-hvm-ghcb.toml"
@@ -17,21 +20,9 @@ GOLDEN = ROOT / "tests" / "golden" / "generate"
 EPOCH = "1767225600"  # 2026-01-01 00:00:00 UTC
 
 
-@pytest.fixture
-def gitconfig(tmp_path: Path) -> Path:
-    """The user's global git config: only an identity (Signed-off-by falls back to it)."""
-    cfg = tmp_path / "gitconfig"
-    cfg.write_text("[user]\n\tname = Test User\n\temail = test@example.org\n")
-    return cfg
-
-
 def run_cli(gitconfig: Path, *args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess:
-    full = {**os.environ, "GIT_CONFIG_GLOBAL": str(gitconfig), "SOURCE_DATE_EPOCH": EPOCH,
-            "PYTHONPATH": str(ROOT), **env}
-    for key in [k for k in full if k.startswith("XENPATCH_")]:
-        del full[key]
-    return subprocess.run([sys.executable, "-m", "xenpatch.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, env=full, timeout=900)
+    return xenpatch_cli(*args, cwd=cwd, env={"GIT_CONFIG_GLOBAL": str(gitconfig),
+                                             "SOURCE_DATE_EPOCH": EPOCH, **env})
 
 
 def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
@@ -55,21 +46,15 @@ def commit_all(repo: Path, message: str, gitconfig: Path) -> None:
 def compare_golden(files: list[Path], name: str, regen: bool) -> None:
     golden = GOLDEN / name
     if regen:
-        golden.mkdir(parents=True, exist_ok=True)
         for old in golden.glob("*.patch"):
             old.unlink()
-        for f in files:
-            (golden / f.name).write_bytes(f.read_bytes())
-    assert sorted(p.name for p in golden.glob("*.patch")) == [f.name for f in files]
     for f in files:
-        assert f.read_text() == (golden / f.name).read_text(), f"{f.name} differs from {golden}"
+        check_golden(golden / f.name, f.read_text(), regen)
+    assert sorted(p.name for p in golden.glob("*.patch")) == [f.name for f in files]
 
 
 def one_line_error(proc: subprocess.CompletedProcess, code: int, pattern: str) -> None:
-    assert proc.returncode == code, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert re.search(pattern, lines[0]), lines[0]
+    one_line(proc, code, pattern=pattern)
 
 
 def test_series_on_real_tree_applies_and_leaves_checkout_alone(xen_clone, tmp_path, gitconfig,

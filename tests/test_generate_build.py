@@ -7,31 +7,19 @@ runs locally only (the ``xen_git`` fixture skips without it).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
+from conftest import run_cli as xenpatch_cli
 
 from xenpatch.generate.buildcheck import build_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def gitconfig(tmp_path: Path) -> Path:
-    cfg = tmp_path / "gitconfig"
-    cfg.write_text("[user]\n\tname = Test User\n\temail = test@example.org\n")
-    return cfg
-
-
 def run_cli(gitconfig: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XENPATCH_")}
-    env.update(GIT_CONFIG_GLOBAL=str(gitconfig), SOURCE_DATE_EPOCH="1767225600",
-               PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "xenpatch.cli", *args], capture_output=True,
-                          text=True, env=env, cwd=ROOT, timeout=3600)
+    return xenpatch_cli(*args, env={"GIT_CONFIG_GLOBAL": str(gitconfig),
+                                    "SOURCE_DATE_EPOCH": "1767225600"}, timeout=3600)
 
 
 def _build_checked(tree: Path, out: Path, gitconfig: Path) -> dict:

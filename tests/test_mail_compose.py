@@ -10,8 +10,8 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
+from conftest import check_golden
 
-from xenpatch import cli
 from xenpatch.cli import main
 from xenpatch.config import load_config
 from xenpatch.errors import ConfigError, InputError, UsageError
@@ -253,23 +253,8 @@ def test_cannot_connect_is_exit_3(tmp_path: Path) -> None:
         smtp.connect(settings)
 
 
-@pytest.fixture(autouse=True)
-def mail_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
-    try:
-        cli._handlers()
-    except ImportError:
-        from xenpatch.mail import command
-        monkeypatch.setattr(cli, "_handlers", lambda: {"send": command.send,
-                                                       "maintainers": command.maintainers})
-
-
 def _golden(name: str, data: str, regen: bool) -> None:
-    path = GOLDEN / name
-    if regen:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(data, encoding="utf-8")
-    assert path.exists(), f"{path}: missing; run pytest --regen-golden"
-    assert data == path.read_text(encoding="utf-8")
+    check_golden(GOLDEN / name, data, regen)
 
 
 def test_dry_run_golden(tmp_path: Path, xen_tree: Path, regen_golden: bool,

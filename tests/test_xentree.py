@@ -3,11 +3,10 @@ config file's directory, else the tree scripts/fetch_xen.py caches."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from xenpatch import xentree
 from xenpatch.cli import _overrides, build_parser
@@ -42,10 +41,8 @@ def test_maintainers_relative_tree_from_another_directory(xen_tree: Path, tmp_pa
     work = tmp_path / "work"
     work.mkdir()
     (work / "xen").symlink_to(xen_tree)
-    proc = subprocess.run([sys.executable, "-m", "xenpatch.cli", "--config",
-                           str(_empty_config(tmp_path)), "maintainers", "--tree", "xen",
-                           "--format", "json", "tools/libs/light/libxl_dom.c"],
-                          capture_output=True, text=True, cwd=work)
+    proc = run_cli("--config", str(_empty_config(tmp_path)), "maintainers", "--tree", "xen",
+                   "--format", "json", "tools/libs/light/libxl_dom.c", cwd=work)
     assert proc.returncode == 0, proc.stderr
     assert '"xen-devel@lists.xenproject.org"' in proc.stdout
 

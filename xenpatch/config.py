@@ -33,9 +33,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from .abi.arch import NAMES as ARCH_NAMES
 from .errors import ConfigError
 
-ARCH_NAMES = ("x86_32", "x86_64", "arm32", "arm64")
 PROFILE_NAMES = ("tools", "guest", "guest-latest")
 
 
@@ -190,6 +190,8 @@ def load_config(explicit: str | None = None, env: Mapping[str, str] | None = Non
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{path}: not valid TOML: {e}") from e
+        except UnicodeDecodeError as e:  # TOML is UTF-8 (toml.io, "Spec")
+            raise ConfigError(f"{path}: not UTF-8 (byte {e.start})") from e
         except OSError as e:
             raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
     where = str(path) if path else "defaults"

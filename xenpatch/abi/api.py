@@ -8,10 +8,12 @@ unsafe), run cpp over all applicable ones as one translation unit, parse, lay
 out the types, evaluate the macros (``macros.evaluate_macros``) and group the
 families (``families.group_families``).  A header that cpp or the parser
 rejects is recorded as failed and the rest is done again without it.  Each
-arch's result is cached (``cache``), keyed by the headers' content, and so is
-what each piece of preprocessed text parsed to (``cache.SegmentCache``).
+arch's result is cached (``modelcache``), keyed by the headers' content, and so
+is what each piece of preprocessed text parsed to (``segments``).  ``dump_json``
+is ``dump``'s document without the model in between (``c.fast``, which holds
+the speed tricks and says what each buys).
 
-Not applicable (a general rule, documented in ``applies_to``): a header
+Not applicable (a general rule, documented in ``arch.applies_to``): a header
 whose path names another architecture, and, for the guest profiles, a
 header that stops with ``#error`` there but preprocesses in the tools
 profile (``domctl.h``/``sysctl.h``: "intended for use by node control tools
@@ -21,37 +23,18 @@ only").
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
-from .model import ARCHES, PROFILES, AbiModel, ArchModel, HeaderFailure, Source
+from .arch import BY_NAME
+from .model import ARCHES, PROFILES, AbiModel, ArchModel, Source
 from .sources import HeaderSource
 
 if TYPE_CHECKING:
     from .c import pipeline
-    from .cache import Key
-
-# The arch families a public header path can name: arch-x86/, arch-x86_32.h,
-# arch-x86/xen-x86_64.h, arch-arm.h, arch-arm/, arch-ppc.h, arch-riscv.h.
-_ARCH_IN_PATH = re.compile(
-    r"(?:^|/)(?:arch-([a-z0-9]+?)(?:_(32|64))?|xen-([a-z0-9]+)_(32|64))(?=[./]|$)")
-_FAMILY = {"x86_32": ("x86", "32"), "x86_64": ("x86", "64"), "arm32": ("arm", "32"),
-           "arm64": ("arm", "64")}
-
-
-def applies_to(header: str, arch: str) -> bool:
-    """Whether HEADER's path lets it belong to ARCH: every ``arch-F`` / ``xen-F_NN`` part of
-    the path must name ARCH's family F (x86, arm) and, when it has a width, ARCH's width."""
-    family, width = _FAMILY[arch]
-    for m in _ARCH_IN_PATH.finditer(header):
-        named, bits = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-        if named != family or (bits and bits != width):
-            return False
-    return True
-
+    from .modelcache import Key
 
 def _check(arches: Sequence[str], profile: str) -> None:
     bad = [a for a in arches if a not in ARCHES]
@@ -63,12 +46,12 @@ def dump(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "t
          cpp: str = "cpp", cache_dir: Path | None = None, jobs: int = 0) -> AbiModel:
     """The ABI model of SOURCE's public headers on ARCHES in PROFILE."""
     _check(arches, profile)
-    from . import cache
+    from . import modelcache
 
-    key = cache.Key.of(source, profile, cpp)
+    key = modelcache.Key.of(source, profile, cpp)
     models: dict[str, ArchModel] = {}
     for arch in dict.fromkeys(arches):
-        hit = cache.load(cache_dir, key, arch)
+        hit = modelcache.load(cache_dir, key, arch)
         if hit is not None:
             models[arch] = hit
     todo = [a for a in dict.fromkeys(arches) if a not in models]
@@ -85,15 +68,15 @@ def dump_json(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str
     assembled from each arch's JSON text (the cache's, or the workers'): the model
     itself is never built here."""
     _check(arches, profile)
-    from . import cache
+    from . import modelcache
 
-    key = cache.Key.of(source, profile, cpp)
-    texts = {a: cache.load_text(cache_dir, key, a) for a in dict.fromkeys(arches)}
+    key = modelcache.Key.of(source, profile, cpp)
+    texts = {a: modelcache.load_text(cache_dir, key, a) for a in dict.fromkeys(arches)}
     todo = [a for a, t in texts.items() if t is None]
     for arch, _, text in _compute(source, todo, profile, cpp, cache_dir, jobs, key, False):
         texts[arch] = text
-    return cache.document_text(Source(source.description, source.rev, profile),
-                               {a: t for a, t in texts.items() if t is not None})
+    return modelcache.document_text(Source(source.description, source.rev, profile),
+                                    {a: t for a, t in texts.items() if t is not None})
 
 
 def _compute(source: HeaderSource, todo: Sequence[str], profile: str, cpp: str,
@@ -101,7 +84,7 @@ def _compute(source: HeaderSource, todo: Sequence[str], profile: str, cpp: str,
              want_models: bool) -> list[tuple[str, ArchModel | None, str]]:
     """Run the pipeline for TODO (in worker processes when that helps) and cache the
     results: (arch, model or None, the model's JSON text)."""
-    from . import cache
+    from . import modelcache
 
     groups = _groups(todo, jobs or os.cpu_count() or 1)
     results: list[tuple[str, ArchModel | None, str]] = []
@@ -119,7 +102,7 @@ def _compute(source: HeaderSource, todo: Sequence[str], profile: str, cpp: str,
     elif groups:
         results = arch_models(source.files, groups[0], profile, cpp, want_models, cache_dir)
     for arch, _, text in results:
-        cache.store_text(cache_dir, key, arch, text)
+        modelcache.store_text(cache_dir, key, arch, text)
     return results
 
 
@@ -131,7 +114,7 @@ def _groups(arches: Sequence[str], workers: int) -> list[list[str]]:
     if workers >= len(arches):
         return [[a] for a in arches]
     groups: list[list[str]] = [[] for _ in range(min(workers, len(arches)))]
-    for i, arch in enumerate(sorted(arches, key=lambda a: (_FAMILY[a][0], a))):
+    for i, arch in enumerate(sorted(arches, key=lambda a: (BY_NAME[a].family, a))):
         groups[i * len(groups) // len(arches)].append(arch)
     return [g for g in groups if g]
 
@@ -142,23 +125,18 @@ def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str,
     """(arch, model, JSON text) of ARCHES (runs in a worker process; the JSON is made
     here, in parallel, rather than in the parent).  Parsed pieces are shared between
     the ARCHES and kept in the segment cache under CACHE_DIR."""
-    import gc
     import tempfile
 
-    from .c import pipeline
+    from .c import fast, pipeline
     from .c.parse import SegmentParser
-    from .cache import SegmentCache, arch_text
+    from .modelcache import arch_text
+    from .segments import SegmentCache
 
     clock = clock or pipeline.Clock()
     parser = SegmentParser(SegmentCache.under(cache_dir))
     out: list[tuple[str, ArchModel | None, str]] = []
-    # Measured: the cyclic collector, run again and again over every AST node kept
-    # for reuse, took about a third of the parse; nothing here needs it (pycparser's
-    # trees have no cycles), so it waits until the work is done.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        with tempfile.TemporaryDirectory(prefix="xenpatch-abi-", dir=_scratch_dir()) as tmp:
+    with fast.collector_paused():
+        with tempfile.TemporaryDirectory(prefix="xenpatch-abi-", dir=fast.scratch_dir()) as tmp:
             with clock.stage("stage"):
                 staged = pipeline.stage(files, Path(tmp))
             for arch in arches:
@@ -167,21 +145,4 @@ def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str,
                     out.append((arch, model if want_models else None, arch_text(model)))
         with clock.stage("store"):
             parser.flush()
-    finally:
-        if collecting:
-            gc.enable()
     return out
-
-
-def _scratch_dir() -> str | None:
-    """Where the headers are staged for cpp: $TMPDIR when set, else /dev/shm when it is a
-    writable directory (memory; measured: 2 ms to stage a tree there, 65 ms on this
-    machine's ext4 /tmp mounted with ``discard``), else the system's default."""
-    if os.environ.get("TMPDIR"):
-        return None
-    shm = "/dev/shm"
-    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
-
-
-def failure(header: str, error: str) -> HeaderFailure:
-    return HeaderFailure(header, " ".join(error.split()))

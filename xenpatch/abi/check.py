@@ -180,11 +180,11 @@ def _check_bits(members: list[_Member], masks: list[Item], model: ArchModel) -> 
         for f in fields:
             if m.item.value & f.value:
                 out.append(_finding("abi-bit-collision", "error", arch, m.item,
-                                    f"{_show(m.item)} overlaps field {f.name} ({_bits(f.value)})"))
+                                    f"{_show(m.item)} overlaps field {f.name} ({bits_text(f.value)})"))
         for r in reserved:
             if m.item.value & r.value:
                 out.append(_finding("abi-reserved-bits", "error", arch, m.item,
-                                    f"{_show(m.item)} lies in {r.name} ({_bits(r.value)})"))
+                                    f"{_show(m.item)} lies in {r.name} ({bits_text(r.value)})"))
     return out
 
 
@@ -278,8 +278,8 @@ def _show(item: Item) -> str:
     return f"{item.name} {item.expr}" if item.expr else f"{item.name} ({item.value})"
 
 
-def _bits(mask: int) -> str:
-    """``bits 8-15`` for a contiguous mask, else ``mask 0x...``."""
+def bits_text(mask: int) -> str:
+    """``bit 5``, ``bits 8-15`` for a contiguous mask, else ``mask 0x...`` (as findings say it)."""
     low = (mask & -mask).bit_length() - 1
     high = mask.bit_length() - 1
     if mask == ((1 << (high + 1)) - (1 << low)):
@@ -301,7 +301,3 @@ def findings_text(findings: Sequence[Finding]) -> str:
     counts = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
     lines.append(", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items()))
     return "\n".join(lines) + "\n"
-
-
-def has_errors(findings: Sequence[Finding]) -> bool:
-    return any(f.severity == "error" for f in findings)

@@ -1,8 +1,9 @@
 """The ``xenpatch abi`` commands: dump, check and diff (argument handling only).
 
-Each handler returns the exit code (DESIGN.md): 0 success; 1 error-level
-findings (``check``) or a breaking change (``diff``); errors are raised as
-XenpatchError (2 input/usage, 3 environment) for ``cli.py`` to report.
+Each handler returns a ``Result`` for ``cli.py`` to write: the document and
+the exit code (DESIGN.md): 0 success; 1 error-level findings (``check``) or
+a breaking change (``diff``); errors are raised as XenpatchError (2
+input/usage, 3 environment) for ``cli.py`` to report.  Nothing here prints.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from .. import xentree
 from ..config import Config
 from ..errors import UsageError
+from ..result import Result
 from .model import AbiModel
 from .sources import HeaderSource
 
@@ -43,38 +45,32 @@ def _dump(source: HeaderSource, config: Config) -> AbiModel:
                     jobs=config.get("abi", "jobs"))
 
 
-def dump(args: argparse.Namespace, config: Config) -> int:
+def dump(args: argparse.Namespace, config: Config) -> Result:
     """``abi dump``: the model as JSON (xenpatch-abi/1) or text."""
-    from ..cli import emit
-
     source = _source(args, config)
     if args.format == "text":
         from .report import model_text
 
-        emit(model_text(_dump(source, config)), args.output)
-        return 0
+        return Result(0, model_text(_dump(source, config)), args.output)
     from . import api
 
     cache = config.get("abi", "cache")
-    emit(api.dump_json(source, tuple(config.get("abi", "arches")), config.get("abi", "profile"),
-                       cpp=config.get("abi", "cpp"),
-                       cache_dir=config.resolve_path(cache) if cache else None,
-                       jobs=config.get("abi", "jobs")), args.output)
-    return 0
+    return Result(0, api.dump_json(source, tuple(config.get("abi", "arches")),
+                                   config.get("abi", "profile"), cpp=config.get("abi", "cpp"),
+                                   cache_dir=config.resolve_path(cache) if cache else None,
+                                   jobs=config.get("abi", "jobs")), args.output)
 
 
-def check(args: argparse.Namespace, config: Config) -> int:
+def check(args: argparse.Namespace, config: Config) -> Result:
     """``abi check``: collisions inside one snapshot; 1 when any error-level finding."""
-    from ..cli import emit, emit_json
     from . import check as rules
 
     model = _dump(_source(args, config), config)
     findings = rules.check_model(model, config.suppress)
+    code = 1 if any(f.severity == "error" for f in findings) else 0
     if args.format == "json":
-        emit_json(rules.findings_json(findings), args.output)
-    else:
-        emit(rules.findings_text(findings), args.output)
-    return 1 if any(f.severity == "error" for f in findings) else 0
+        return Result.of_json(rules.findings_json(findings), code, args.output)
+    return Result(code, rules.findings_text(findings), args.output)
 
 
 def _load(spec: str, args: argparse.Namespace, config: Config) -> AbiModel:
@@ -85,17 +81,16 @@ def _load(spec: str, args: argparse.Namespace, config: Config) -> AbiModel:
     return found if isinstance(found, AbiModel) else _dump(found, config)
 
 
-def diff(args: argparse.Namespace, config: Config) -> int:
+def diff(args: argparse.Namespace, config: Config) -> Result:
     """``abi diff OLD NEW``: drift between two snapshots; 1 when a change is breaking."""
-    from ..cli import emit, emit_json
     from . import diff as abidiff
 
     old, new = _load(args.old, args, config), _load(args.new, args, config)
     changes = abidiff.diff_models(old, new)
+    code = 1 if abidiff.has_breaking(changes) else 0
     if args.format == "json":
-        emit_json(abidiff.changes_json(changes, args.old, args.new), args.output)
-    elif args.format == "markdown":
-        emit(abidiff.changes_markdown(changes), args.output)
-    else:
-        emit(abidiff.changes_text(changes), args.output)
-    return 1 if abidiff.has_breaking(changes) else 0
+        return Result.of_json(abidiff.changes_json(changes, args.old, args.new), code,
+                              args.output)
+    if args.format == "markdown":
+        return Result(code, abidiff.changes_markdown(changes), args.output)
+    return Result(code, abidiff.changes_text(changes), args.output)

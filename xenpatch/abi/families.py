@@ -15,7 +15,7 @@ constant.  Used for ABI checking.", domctl.h).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from .model import Family, Macro, TypeInfo
@@ -64,6 +64,20 @@ def is_bound(name: str, prefix: str) -> bool:
 
 def is_single_bit(value: int) -> bool:
     return value > 0 and value & (value - 1) == 0
+
+
+def bit_members(family: Family, macros: Mapping[str, Macro]) -> list[Macro]:
+    """The single-bit members of the bits FAMILY among MACROS (one arch's), in line order:
+    not its masks or markers."""
+    skip = set(family.masks) | set(family.markers)
+    return sorted((macros[n] for n in family.members if n in macros and n not in skip
+                   and is_single_bit(macros[n].value or 0)),
+                  key=lambda m: m.line)
+
+
+def marker_macros(family: Family, macros: Mapping[str, Macro]) -> list[Macro]:
+    """FAMILY's markers (``<prefix>MAX`` naming a member) among MACROS, in line order."""
+    return sorted((macros[n] for n in family.markers if n in macros), key=lambda m: m.line)
 
 
 def alias_target(expr: str) -> str | None:

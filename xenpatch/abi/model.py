@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from .arch import NAMES as ARCHES
+
 SCHEMA = "xenpatch-abi/1"
-ARCHES = ("x86_32", "x86_64", "arm32", "arm64")
 PROFILES = ("tools", "guest", "guest-latest")
 
 

@@ -100,7 +100,10 @@ def from_spec(spec: str, tree: Path | None) -> HeaderSource | AbiModel:
     path = Path(spec)
     if path.is_file():
         try:
-            return AbiModel.from_json(json.loads(path.read_text(encoding="utf-8")))
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(doc, dict):
+                raise ValueError("not a JSON object")
+            return AbiModel.from_json(doc)
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
             raise InputError(f"{spec}: not an ABI dump ({e})") from e
     if path.is_dir():

@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..abi import families
+from ..abi.check import bits_text
 from ..abi.model import AbiModel, Family, Macro
 from ..errors import InputError
 from .edit import split_lines
@@ -63,10 +65,6 @@ class FlagPlan:
     markers: tuple[tuple[int, str], ...]  # (0-based line, member named) to rename
 
 
-def _single_bit(v: int | None) -> bool:
-    return v is not None and v > 0 and v & (v - 1) == 0
-
-
 def find_family(model: AbiModel, prefix: str) -> FlagFamily:
     """The flag family PREFIX of MODEL (its bits merged over all arches)."""
     fams: list[tuple[Family, dict[str, Macro]]] = [
@@ -76,24 +74,19 @@ def find_family(model: AbiModel, prefix: str) -> FlagFamily:
     family, macros = fams[0]
     if family.kind != "bits":
         raise InputError(f"{PUBLIC}: {prefix} is a family of values, not of flag bits")
-    skip = set(family.masks) | set(family.markers)
-    members = sorted((macros[n] for n in family.members
-                      if n in macros and n not in skip and _single_bit(macros[n].value)),
-                     key=lambda m: m.line)
+    members = families.bit_members(family, macros)
     if not members:
         raise InputError(f"{PUBLIC}: family {prefix} has no single-bit members")
-    names = {m.name for m in members}
     masks = tuple(macros[n] for n in family.masks if n in macros and macros[n].value)
-    markers = tuple(m for m in macros.values() if m.name.startswith(prefix)
-                    and m.expr.strip("() ") in names and m.name not in names)
+    markers = families.marker_macros(family, macros)
     used = reserved = 0
     for fam, _ in fams:
         used |= fam.used_mask or 0
         reserved |= fam.reserved_mask or 0
     for m in members:
         used |= m.value or 0
-    return FlagFamily(prefix, members[0].header, tuple(members), masks,
-                      tuple(sorted(markers, key=lambda m: m.line)), used, reserved)
+    return FlagFamily(prefix, members[0].header, tuple(members), masks, tuple(markers),
+                      used, reserved)
 
 
 def check_name_free(model: AbiModel, name: str) -> None:
@@ -102,11 +95,6 @@ def check_name_free(model: AbiModel, name: str) -> None:
         m = a.macro_map.get(name)
         if m is not None:
             raise NameExists(f"{PUBLIC}/{m.header}:{m.line}: {name} is already defined")
-
-
-def _bits(mask: int) -> str:
-    bits = [b for b in range(64) if mask >> b & 1]
-    return f"bits {bits[0]}-{bits[-1]}" if len(bits) > 1 else f"bit {bits[0]}"
 
 
 def choose_bit(fam: FlagFamily, wanted: int | None, width: int = 32) -> int:
@@ -123,7 +111,7 @@ def choose_bit(fam: FlagFamily, wanted: int | None, width: int = 32) -> int:
     for m in fam.masks:
         if (m.value or 0) >> wanted & 1:
             raise BitUnavailable(f"{PUBLIC}/{fam.header}:{m.line}: bit {wanted} lies in "
-                                 f"{m.name} ({_bits(m.value or 0)})")
+                                 f"{m.name} ({bits_text(m.value or 0)})")
     if fam.reserved >> wanted & 1:
         raise BitUnavailable(f"{PUBLIC}/{fam.header}: bit {wanted} is reserved in {fam.prefix}")
     if fam.used >> wanted & 1:
@@ -173,8 +161,8 @@ def plan_flag(spec: ChangeSpec, fam: FlagFamily, bit: int, text: str) -> FlagPla
         while index < len(lines) and _COMMENT_LINE.match(lines[index]) and \
                 lines[index][:1].isspace():
             index += 1
-    markers = tuple((mk.line - 1, mk.expr.strip("() ")) for mk in fam.markers
-                    if mk.expr.strip("() ") == last.name)
+    markers = tuple((mk.line - 1, last.name) for mk in fam.markers
+                    if families.alias_target(mk.expr) == last.name)
     return FlagPlan(
         name=spec.name, bit=bit, path=path, insert_index=index, idiom=idiom,
         value_prefix=prefix, value_suffix=suffix, value_column=value_column,

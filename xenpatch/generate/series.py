@@ -18,6 +18,7 @@ from pathlib import Path
 import xenpatch
 
 from .. import gitrepo
+from ..abi.arch import NAMES as ARCH_NAMES
 from ..abi.model import AbiModel
 from ..errors import FindingsError, InputError, UsageError
 from . import golang, selfcheck
@@ -43,7 +44,7 @@ class Options:
     changelog: str = ""
     templates: Path | None = None
     build_check: bool = False
-    arches: tuple[str, ...] = ("x86_32", "x86_64", "arm32", "arm64")
+    arches: tuple[str, ...] = ARCH_NAMES
     profile: str = "tools"
     cpp: str = "cpp"
     cache_dir: Path | None = None

@@ -35,7 +35,6 @@ _C_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Xen's patch rules (docs/process/sending-patches.pandoc): subject lines of at
 # most 80 columns, body lines of at most 75.
 SUBJECT_MAX = 80
-BODY_MAX = 75
 
 
 @dataclass(frozen=True)

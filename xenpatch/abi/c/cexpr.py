@@ -9,6 +9,11 @@ clang, it also folds ``__builtin_offsetof(T, a.b[2].c)`` and ``sizeof`` of a
 member reached from a null pointer constant cast to a pointer type,
 ``sizeof(((T *)0)->m[0])`` (the idiom of io/ring.h's ``__CONST_RING_SIZE``);
 such a ``Designation`` is valid only as the operand of ``sizeof``.
+
+The one evaluator of the engine: the macros' values (``macros``) and the
+constants of declarations (``declare``: array bounds, bit-field widths,
+enumerators) are both computed here; the target's ``long`` and plain
+``char`` come from the arch registry (``abi.arch``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .. import arch as arches
 from .cdefs import IntType, TypeEnv
 from .cint import (
     INT,
@@ -118,10 +124,9 @@ class _Parser:
         self.pos = 0
         self.env = env
         self.live = True
-        long_type = env.int_type("long")
-        self.long_size = long_type.size if long_type else (8 if env.arch.endswith("64") else 4)
-        char_type = env.int_type("char")
-        self.char_signed = char_type.signed if char_type else env.arch.startswith("x86")
+        target = arches.get(env.arch)
+        self.long_size = target.long_size
+        self.char_signed = target.char_signed
 
     # -- token helpers
     def peek(self, offset: int = 0) -> str | None:

@@ -2,9 +2,9 @@
 
 Walks the file-scope declarations in order: typedefs, struct/union/enum
 definitions (also those nested in records or typedefs), evaluating array
-bounds, bit-field widths, enumerator values and ``aligned(N)`` with C's
-integer constant expression rules in the target's types (C11 6.6,
-6.3.1.8).  Function bodies (``static inline`` helpers in io/ring.h) are
+bounds, bit-field widths and enumerator values with the one evaluator of C
+integer constant expressions (``cexpr``, which the macros use too) in the
+target's types (C11 6.6, 6.3.1.8).  Function bodies (``static inline`` helpers in io/ring.h) are
 skipped.  pycparser nodes do not leave this module.
 """
 
@@ -13,14 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from pycparser import c_ast
+from pycparser import c_ast, c_generator
 
 from ..model import Enumerator, TypeInfo
 from .cdefs import IntType
-from .cint import INT, NotConstant, char_constant, integer_constant
-from .cint import common_type as _common
-from .cint import promote as _promote
-from .cint import wrap as _wrap
+from .cexpr import evaluate, tokenize
+from .cint import INT, NotConstant
 from .layout import (
     Aligned,
     Array,
@@ -60,6 +58,7 @@ class Declarations:
         self.types: dict[str, TypeInfo] = {}
         self._done: dict[int, CType] = {}
         self._spelled: dict[str, CType | None] | None = None  # type_named, once visited
+        self._literals: dict[str, tuple[int, IntType]] = {}  # const() of texts without names
 
     # -- the walk ------------------------------------------------------------------
     def visit(self, ast: c_ast.FileAST) -> None:
@@ -153,7 +152,7 @@ class Declarations:
             for attr in spec.attributes:
                 if attr.name == "aligned":
                     text = (attr.arguments or "").strip().strip("()")
-                    ctype = Aligned(ctype, int(text, 0) if text else 16)
+                    ctype = Aligned(ctype, int(text, 0) if text else self.target.aligned_default)
                 elif attr.name == "packed":
                     raise LayoutError("__attribute__((packed)) is not supported")
         return ctype
@@ -227,90 +226,22 @@ class Declarations:
 
     # -- integer constant expressions -----------------------------------------------------
     def const(self, node: c_ast.Node) -> tuple[int, IntType]:
-        """Evaluate an integer constant expression: (value, type) in the target's types."""
-        if isinstance(node, c_ast.Constant):
-            return self._literal(node.value)
-        if isinstance(node, c_ast.ID):
-            if node.name not in self.enumerators:
-                raise LayoutError(f"{node.name} is not an integer constant")
-            return self.enumerators[node.name]
-        if isinstance(node, c_ast.Cast):
-            ctype, spelling, _ = self.resolve(node.to_type)
-            t = _int_type_of(ctype)
-            if t is None:
-                raise LayoutError(f"cast to non-integer type {spelling}")
-            return _wrap(self.const(node.expr)[0], t), t
-        if isinstance(node, c_ast.UnaryOp):
-            return self._unary(node)
-        if isinstance(node, c_ast.BinaryOp):
-            return self._binary(node)
-        if isinstance(node, c_ast.TernaryOp):
-            cond = self.const(node.cond)[0]
-            (a, at), (b, bt) = self.const(node.iftrue), self.const(node.iffalse)
-            t = _common(at, bt)
-            return _wrap(a if cond else b, t), t
-        raise LayoutError(f"not an integer constant expression ({type(node).__name__})")
-
-    def _size_t(self) -> IntType:
-        return IntType(self.target.long_size, False)
-
-    def _unary(self, node: c_ast.UnaryOp) -> tuple[int, IntType]:
-        if node.op in ("sizeof", "_Alignof", "alignof"):
-            if not isinstance(node.expr, c_ast.Typename):
-                raise LayoutError(f"{node.op} of an expression is not supported")
-            ctype, spelling, _ = self.resolve(node.expr)
-            value = ctype.size if node.op == "sizeof" else ctype.align
-            if value is None:
-                raise LayoutError(f"{node.op} of incomplete type {spelling}")
-            return value, self._size_t()
-        value, t = self.const(node.expr)
-        t = _promote(t)
-        if node.op == "-":
-            return _wrap(-value, t), t
-        if node.op == "+":
-            return value, t
-        if node.op == "~":
-            return _wrap(~value, t), t
-        if node.op == "!":
-            return int(not value), INT
-        raise LayoutError(f"operator {node.op} in a constant expression")
-
-    def _binary(self, node: c_ast.BinaryOp) -> tuple[int, IntType]:
-        op = node.op
-        (a, at), (b, bt) = self.const(node.left), self.const(node.right)
-        if op in ("&&", "||"):
-            return int(bool(a) and bool(b) if op == "&&" else bool(a) or bool(b)), INT
-        if op in ("<<", ">>"):
-            t = _promote(at)
-            if b < 0 or b >= t.bits:
-                raise LayoutError(f"shift by {b}")
-            return _wrap(a << b if op == "<<" else a >> b, t), t
-        t = _common(at, bt)
-        a, b = _wrap(a, t), _wrap(b, t)
-        compare = {"==": a == b, "!=": a != b, "<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}
-        if op in compare:
-            return int(compare[op]), INT
-        if op in ("/", "%"):
-            if b == 0:
-                raise ZeroDivisionError("division by zero in a constant expression")
-            q = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)  # C truncates toward 0
-            return _wrap(q if op == "/" else a - q * b, t), t
-        ops: dict[str, Callable[[int, int], int]] = {
-            "+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y,
-            "&": lambda x, y: x & y, "|": lambda x, y: x | y, "^": lambda x, y: x ^ y}
-        if op not in ops:
-            raise LayoutError(f"operator {op} in a constant expression")
-        return _wrap(ops[op](a, b), t), t
-
-    def _literal(self, text: str) -> tuple[int, IntType]:
-        """An integer or character constant and its type (C11 6.4.4.1, 6.4.4.4)."""
+        """Evaluate an integer constant expression: (value, type) in the target's types, by
+        the macros' evaluator (``cexpr``) over the expression's C text, with these
+        declarations as its TypeEnv."""
+        # Most are a lone constant ("[16]"), its text at hand, and the same few again and
+        # again: one without names means the same all through the translation unit.
+        text = node.value if isinstance(node, c_ast.Constant) else _C_TEXT.visit(node)
+        known = self._literals.get(text)
+        if known is not None:
+            return known
+        tokens = tokenize(text)
         try:
-            if text.startswith("'"):
-                found = char_constant(text, self.target.char_signed)
-            else:
-                found = integer_constant(text, self.target.long_size)
+            found = evaluate(tokens, self)
         except NotConstant as e:
             raise LayoutError(str(e)) from e
+        if not any(t.kind == "ident" for t in tokens):
+            self._literals[text] = (found.value, found.type)
         return found.value, found.type
 
     # -- TypeEnv (xenpatch.abi.c.cdefs) -------------------------------------------------
@@ -404,6 +335,7 @@ class Declarations:
         return ctype
 
 
+_C_TEXT = c_generator.CGenerator()  # an expression node back to C text, for ``cexpr``
 _STEP = re.compile(r"\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*(-?\d+)\s*\])\s*")
 _TYPE_TOKEN = re.compile(r"[A-Za-z_]\w*|\*|\[\s*(?:0[xX][0-9a-fA-F]+|\d+)?\s*\]")
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..arch import ARCHES, Arch
 from ..model import Field
 from .cdefs import IntType
 
@@ -39,6 +40,14 @@ class Target:
     char_signed: bool
     long_double: tuple[int, int]  # size, align
     unnamed_bitfields_align: bool  # unnamed/zero-width bit-fields raise the record's alignment
+    aligned_default: int  # __attribute__((aligned)) without a number (``Arch.aligned_default``)
+
+    @classmethod
+    def of(cls, arch: Arch) -> Target:
+        """The data model of ARCH (``xenpatch.abi.arch``)."""
+        return cls(arch.name, arch.long_size, arch.pointer_size, arch.llong_align,
+                   arch.char_signed, arch.long_double, arch.unnamed_bitfields_align,
+                   arch.aligned_default)
 
     def base(self, names: tuple[str, ...]) -> Scalar | None:
         """The arithmetic type a list of type-specifier keywords names."""
@@ -61,12 +70,7 @@ class Target:
         return None
 
 
-TARGETS = {
-    "x86_32": Target("x86_32", 4, 4, 4, True, (12, 4), False),
-    "x86_64": Target("x86_64", 8, 8, 8, True, (16, 16), False),
-    "arm32": Target("arm32", 4, 4, 8, False, (8, 8), True),
-    "arm64": Target("arm64", 8, 8, 8, False, (16, 16), True),
-}
+TARGETS = {a.name: Target.of(a) for a in ARCHES}
 
 
 class CType:

@@ -11,8 +11,10 @@ layout sees the 8-byte alignment; ``packed`` likewise; other attributes
 
 ``SegmentParser`` parses a translation unit piece by piece (one external
 declaration, ``chunks``) and parses each distinct piece once per typedef
-context: across the arches of a run, and, with a store (``cache``), across
-runs; ``encode``/``decode`` turn a piece's nodes into bytes for the store.
+context: across the arches of a run, and, with a store (``abi.segments``),
+across runs; ``encode``/``decode`` turn a piece's nodes into bytes for the
+store.  The pycparser internals this needs, and the generated codecs, are
+in ``fast``.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from __future__ import annotations
 import hashlib
 import marshal
 import re
-from typing import Protocol
+import sys
+from pathlib import Path
+from typing import Any, Protocol
 
 from pycparser import c_ast, c_parser
-from pycparser.c_parser import Coord
 
+from . import fast
 from .preprocess import WRAPPER
 
 _KEEP_ATTRS = {"aligned": "aligned", "__aligned__": "aligned", "packed": "packed",
@@ -85,8 +89,9 @@ def _translate_attribute(inner: str) -> str:
     for attr in _split_top(inner):
         name, _, rest = attr.partition("(")
         canon = _KEEP_ATTRS.get(name.strip())
-        if canon == "aligned":
-            kept.append(f"gnu::aligned({rest[:-1].strip() or '16'})")
+        if canon == "aligned":  # without a number: the arch's default, in declare
+            number = rest[:-1].strip()
+            kept.append(f"gnu::aligned({number})" if number else "gnu::aligned")
         elif canon == "packed":
             kept.append("gnu::packed")
     return f"[[{', '.join(kept)}]]" if kept else ""
@@ -116,26 +121,6 @@ def parse(text: str, filename: str) -> c_ast.FileAST:
         return parser.parse(rewrite_gnu(text), filename)
     except c_parser.ParseError as e:
         raise _failure(e, parser, filename) from e
-
-
-class _ScopedParser(c_parser.CParser):
-    """pycparser's parser, started with a given set of typedef names in scope."""
-
-    def parse_in_scope(self, text: str, filename: str, scope: dict[str, bool]) -> c_ast.FileAST:
-        # CParser.parse() with a seeded file scope (pycparser 3.x internals).
-        self._scope_stack = [dict(scope)]
-        self._typedef_checked_token = None
-        self.clex.input(text, filename)
-        self._tokens = c_parser._TokenStream(self.clex.token)
-        ast = self._parse_translation_unit_or_empty()
-        tok = self._peek()
-        if tok is not None:
-            self._parse_error(f"before: {tok.value}", self._tok_coord(tok))
-        return ast
-
-    @property
-    def file_scope(self) -> dict[str, bool]:
-        return self._scope_stack[0]
 
 
 _MARKER = re.compile(r'# (\d+) ("(?:[^"\\]|\\.)*")')
@@ -208,7 +193,7 @@ class SegmentParser:
         pieces = [chunks(s) for s in segments]
         if self._store is not None:
             self._prefetch([c for p in pieces for c in p])
-        parser = _ScopedParser(dialect="c23")
+        parser = fast.scoped_parser_class()(dialect="c23")
         scope: dict[str, bool] = {}
         ext: list[c_ast.Node] = []
         for segment, parts in zip(segments, pieces, strict=True):
@@ -236,7 +221,7 @@ class SegmentParser:
         for key, value in self._store.get_many(sorted(wanted)).items():
             self._done.setdefault(key, value)
 
-    def _piece(self, parser: _ScopedParser, text: str, filename: str,
+    def _piece(self, parser: Any, text: str, filename: str,
                scope: dict[str, bool]) -> list[c_ast.Node]:
         """Parse TEXT in SCOPE (updated with its typedef names), or reuse an earlier parse."""
         names = set(_IDENT.findall(text))
@@ -271,14 +256,16 @@ def encode(parsed: Parsed) -> bytes:
     """PARSED as bytes for a ``SegmentStore`` (``decode`` reverses it): a node as a
     tuple (its class's index, its fields), a node seen before (``struct s {...} a,
     b;`` shares one) as (-2, its number), a coordinate as (-1, file, line, column),
-    marshalled: three times faster than pickling the nodes."""
+    marshalled: three times faster than pickling the nodes (``fast.node_codecs``)."""
+    codecs = fast.node_codecs()
+    index_of, encoders = codecs.index, codecs.encoders
     seen: dict[int, int] = {}
 
     def enc(v: object) -> object:
         t = type(v)
         if t is list:
             return [enc(x) for x in v]  # type: ignore[attr-defined]
-        index = _CLASS_INDEX.get(t)
+        index = index_of.get(t)
         if index is None:
             if t is tuple:  # children are nodes, lists of nodes or None
                 raise ValueError("a tuple in an AST (encode writes nodes as tuples)")
@@ -286,7 +273,7 @@ def encode(parsed: Parsed) -> bytes:
         if id(v) in seen:
             return (-2, seen[id(v)])
         seen[id(v)] = len(seen)
-        return _ENCODERS[index](v, enc)
+        return encoders[index](v, enc)
 
     nodes, delta = parsed
     return marshal.dumps((enc(nodes), delta))  # type: ignore[arg-type]
@@ -294,6 +281,8 @@ def encode(parsed: Parsed) -> bytes:
 
 def decode(data: bytes) -> Parsed:
     """What ``encode`` encoded."""
+    codecs = fast.node_codecs()
+    decoders, coord = codecs.decoders, codecs.coord
     made: list[c_ast.Node] = []
 
     def dec(v: object) -> object:
@@ -304,37 +293,23 @@ def decode(data: bytes) -> Parsed:
             return v
         index = v[0]  # type: ignore[index]
         if index >= 0:
-            return _DECODERS[index](v, dec, made)
-        return made[v[1]] if index == -2 else Coord(*v[1:])  # type: ignore[index]
+            return decoders[index](v, dec, made)
+        return made[v[1]] if index == -2 else coord(*v[1:])  # type: ignore[index]
 
     nodes, delta = marshal.loads(data)
     return dec(nodes), delta  # type: ignore[return-value]
 
 
-def _codec_source(index: int, cls: type) -> str:
-    """An encoder and a decoder for CLS's fields, written out (measured: twice as fast
-    as a loop over the fields; ``attr_names`` are plain values, the rest children)."""
-    fields = [f for f in cls.__slots__ if f != "__weakref__"]  # type: ignore[attr-defined]
-    plain = set(cls.attr_names)  # type: ignore[attr-defined]
-    enc = [f"v.{f}" if f in plain else _COORD_OUT.format(f) if f == "coord" else f"enc(v.{f})"
-           for f in fields]
-    dec = [f"    n.{f} = v[{i}]" if f in plain else
-           f"    c = v[{i}]\n    n.coord = None if c is None else Coord(c[1], c[2], c[3])"
-           if f == "coord" else f"    n.{f} = dec(v[{i}])" for i, f in enumerate(fields, 1)]
-    return (f"def encode_{index}(v, enc):\n    return ({index}, {', '.join(enc)})\n\n"
-            f"def decode_{index}(v, dec, made):\n    n = new(classes[{index}])\n"
-            f"    made.append(n)\n" + "\n".join(dec) + "\n    return n\n")
+def identity() -> str:
+    """What decides the pieces' nodes: pycparser's version, Python's, and this parser's code
+    (``parse.py`` and ``fast.py``: their sizes and mtimes)."""
+    import pycparser
 
-
-_COORD_OUT = "None if v.{0} is None else (-1, v.{0}.file, v.{0}.line, v.{0}.column)"
-_CLASSES = sorted((c for c in vars(c_ast).values()
-                   if isinstance(c, type) and issubclass(c, c_ast.Node) and c is not c_ast.Node),
-                  key=lambda c: c.__name__)
-_CLASS_INDEX = {c: i for i, c in enumerate(_CLASSES)}
-_CODEC: dict[str, object] = {"new": object.__new__, "classes": _CLASSES, "Coord": Coord}
-exec("\n".join(_codec_source(i, c) for i, c in enumerate(_CLASSES)), _CODEC)  # noqa: S102
-_ENCODERS: list = [_CODEC[f"encode_{i}"] for i in range(len(_CLASSES))]
-_DECODERS: list = [_CODEC[f"decode_{i}"] for i in range(len(_CLASSES))]
+    parts = [pycparser.__version__, str(sys.version_info[:2])]
+    for path in (Path(__file__), Path(fast.__file__)):
+        st = path.stat()
+        parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+    return ":".join(parts)
 
 
 def _text_key(text: str) -> bytes:

@@ -1,7 +1,8 @@
 """One arch's pass over the headers: preprocess, parse, lay out, evaluate macros, group families.
 
 Imports pycparser (through ``parse``/``declare``); only ``api`` imports
-this module, and only when the cache has no answer.
+this module, and only when the cache has no answer.  It imports nothing of
+``api`` (the arch rule of a header's path is ``arch.applies_to``).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import InputError
-from ..api import applies_to, failure
-from ..model import ArchModel, HeaderFailure, Macro
+from ..arch import applies_to
+from ..families import group_families
+from ..model import ArchModel, Family, HeaderFailure, Macro, TypeInfo
 from . import preprocess as pp
 from .declare import Declarations, DeclareError
 from .layout import TARGETS
+from .macros import evaluate_macros, find_redefinitions
 from .parse import ParseFailure, SegmentParser
 
 
@@ -88,7 +91,7 @@ def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: P
         staged = staged or stage(files, tmp / arch)
         public, todo, failed, not_applicable = _applicable(files, arch, staged)
     header_of = lambda f: pp.relative_header(f, public)  # noqa: E731
-    for _ in range(len(todo) + 1):
+    while True:  # every round that does not return drops a header from TODO
         # Order again: a header only a dropped one included is now a root.
         todo = pp.order_headers(files, todo)
         with clock.stage("cpp"):
@@ -122,9 +125,8 @@ def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: P
                 f": {e.message}"
             continue
         return Pass(split, decls, tuple(sorted(todo)),
-                    tuple(failure(h, e) for h, e in sorted(failed.items())),
+                    tuple(_failure(h, e) for h, e in sorted(failed.items())),
                     tuple(sorted(not_applicable)))
-    raise InputError("the public headers could not be processed")  # not reached: todo shrinks
 
 
 def _applicable(files: Mapping[str, bytes], arch: str,
@@ -156,20 +158,15 @@ def _nearest_root(split: pp.Split, header: str, line: int) -> str | None:
 
 
 def _macros(result: Pass, arch: str) -> tuple[tuple[Macro, ...], tuple[Macro, ...]]:
-    try:
-        from . import macros
-    except ImportError:  # the macro side is optional until it lands
-        return (), ()
     defines = result.split.defines
-    found = macros.evaluate_macros(defines, result.decls)
-    finder = getattr(macros, "find_redefinitions", None)
-    redefined = finder(defines, result.decls) if finder else ()
-    return found, tuple(redefined)
+    return (evaluate_macros(defines, result.decls),
+            tuple(find_redefinitions(defines, result.decls)))
 
 
-def _families(found: tuple[Macro, ...], types: tuple) -> tuple:
-    try:
-        from ..families import group_families
-    except ImportError:
-        return ()
+def _families(found: tuple[Macro, ...], types: tuple[TypeInfo, ...]) -> tuple[Family, ...]:
     return tuple(sorted(group_families(found, types), key=lambda f: f.prefix))
+
+
+def _failure(header: str, error: str) -> HeaderFailure:
+    """HEADER's failure with ERROR on one line (cpp and pycparser messages may span several)."""
+    return HeaderFailure(header, " ".join(error.split()))

@@ -26,42 +26,14 @@ from pathlib import Path
 
 from ... import proc
 from ...errors import EnvironmentFailure, InputError
+from .. import arch as arches
 from .cdefs import Define
-
-try:  # the macro side's record of #undef (xenpatch.abi.c.macros), when present
-    from .macros import Undef
-except ImportError:  # pragma: no cover - until macros.py lands
-    Undef = None  # type: ignore[assignment,misc]
+from .macros import Undef
 
 INCLUDE_DIR = Path(__file__).resolve().parent / "include"
 WRAPPER = "xenpatch-headers.c"
 PRELUDE = ("#include <stdint.h>", "#include <stddef.h>")
 
-_COMMON = (
-    ("__GNUC__", "12"), ("__GNUC_MINOR__", "2"), ("__GNUC_PATCHLEVEL__", "0"),
-    ("__CHAR_BIT__", "8"), ("__SIZEOF_SHORT__", "2"), ("__SIZEOF_INT__", "4"),
-    ("__SIZEOF_LONG_LONG__", "8"), ("__SIZEOF_FLOAT__", "4"), ("__SIZEOF_DOUBLE__", "8"),
-    ("__ORDER_LITTLE_ENDIAN__", "1234"), ("__ORDER_BIG_ENDIAN__", "4321"),
-    ("__ORDER_PDP_ENDIAN__", "3412"), ("__BYTE_ORDER__", "__ORDER_LITTLE_ENDIAN__"),
-    ("__ELF__", "1"),
-)
-_ILP32 = (("__SIZEOF_LONG__", "4"), ("__SIZEOF_POINTER__", "4"), ("__SIZEOF_SIZE_T__", "4"))
-_LP64 = (("__SIZEOF_LONG__", "8"), ("__SIZEOF_POINTER__", "8"), ("__SIZEOF_SIZE_T__", "8"),
-         ("__LP64__", "1"), ("_LP64", "1"))
-# What `gcc -m32/-m64 -dM -E` and `clang --target armv7a-linux-gnueabihf /
-# aarch64-linux-gnu -dM -E` predefine that headers may test for.
-ARCH_DEFINES: Mapping[str, tuple[tuple[str, str], ...]] = {
-    "x86_32": _COMMON + _ILP32 + (("__i386__", "1"), ("__i386", "1"), ("__SIZEOF_LONG_DOUBLE__", "12")),
-    "x86_64": _COMMON + _LP64 + (("__x86_64__", "1"), ("__x86_64", "1"), ("__amd64__", "1"),
-                                 ("__amd64", "1"), ("__SIZEOF_LONG_DOUBLE__", "16")),
-    "arm32": _COMMON + _ILP32 + (("__arm__", "1"), ("__ARM_EABI__", "1"), ("__ARMEL__", "1"),
-                                 ("__ARM_ARCH", "7"), ("__ARM_ARCH_7A__", "1"),
-                                 ("__ARM_PCS_VFP", "1"), ("__CHAR_UNSIGNED__", "1"),
-                                 ("__SIZEOF_LONG_DOUBLE__", "8")),
-    "arm64": _COMMON + _LP64 + (("__aarch64__", "1"), ("__AARCH64EL__", "1"),
-                                ("__ARM_ARCH", "8"), ("__ARM_64BIT_STATE", "1"),
-                                ("__CHAR_UNSIGNED__", "1"), ("__SIZEOF_LONG_DOUBLE__", "16")),
-}
 # DESIGN.md "--profile": tools defines __XEN_TOOLS__; guest nothing (legacy
 # interface version); guest-latest the latest interface version.
 PROFILE_DEFINES: Mapping[str, tuple[tuple[str, str], ...]] = {
@@ -72,6 +44,7 @@ PROFILE_DEFINES: Mapping[str, tuple[tuple[str, str], ...]] = {
 
 _INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include(?:_next)?[ \t]*(.*?)[ \t]*(?:/[/*].*)?$', re.M)
 _MARKER = re.compile(r'^# (\d+) "((?:[^"\\]|\\.)*)"((?: \d)*)$')
+_MARKERS = re.compile(_MARKER.pattern, re.M)
 _DEFINE = re.compile(r'^#define ([A-Za-z_]\w*)(\(([^)]*)\))?(?:\s(.*))?$')
 _CPP_ERROR = re.compile(r'^(.+?):(\d+):(?:(\d+):)? (?:fatal )?error: (.*)$')
 _INCLUDED_FROM = re.compile(r'^(?:In file included| +) from (.+):(\d+)[:,]$')
@@ -140,7 +113,8 @@ def cpp_argv(cpp: str, arch: str, profile: str) -> list[str]:
     (relative, so that line markers read the same whatever the directory)."""
     argv = [cpp, "-nostdinc", "-undef", "-dD", "-std=gnu11", "-x", "c",
             "-I", "public", "-I", ".", "-I", str(INCLUDE_DIR)]
-    for name, value in ARCH_DEFINES[arch] + PROFILE_DEFINES[profile]:
+    # the target compiler's predefines (``Arch.defines``), then the profile's
+    for name, value in arches.get(arch).defines + PROFILE_DEFINES[profile]:
         argv.append(f"-D{name}={value}")
     return argv
 
@@ -149,15 +123,37 @@ def run_cpp(cpp: str, arch: str, profile: str, public: Path, headers: Sequence[s
     """Preprocess HEADERS (paths relative to PUBLIC) as one translation unit."""
     wrapper = public.parent / WRAPPER
     wrapper.write_text(wrapper_text(headers), encoding="utf-8")
-    result = proc.run(cpp_argv(cpp, arch, profile) + [WRAPPER], cwd=public.parent)
-    errors = _attribute_errors(result.stderr, public, headers) if result.returncode else {}
+    result = proc.run(cpp_argv(cpp, arch, profile) + [WRAPPER], cwd=public.parent, text=False)
+    stderr = result.stderr.decode("utf-8", "replace")
+    errors = _attribute_errors(stderr, public, headers) if result.returncode else {}
     if result.returncode and not errors:
-        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        last = (stderr.strip().splitlines() or ["no output"])[-1]
         raise EnvironmentFailure(f"{cpp} exited {result.returncode}: {last}")
-    if f'"{WRAPPER}"' not in result.stdout:
+    try:
+        text = result.stdout.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return CppRun("", _not_utf8(result.stdout, e.start, public, headers))
+    if f'"{WRAPPER}"' not in text:
         raise EnvironmentFailure(f"{cpp}: not a C preprocessor (no line markers in its output)")
-    _check_markers(result.stdout)
-    return CppRun(result.stdout, errors)
+    _check_markers(text)
+    return CppRun(text, errors)
+
+
+def _not_utf8(out: bytes, start: int, public: Path,
+              headers: Sequence[str]) -> dict[str, str]:
+    """The error of the header whose text reached cpp's output at byte START and is not
+    UTF-8 (a byte in a comment never gets there): header -> "file:line: not UTF-8"."""
+    before = out[:start].decode("utf-8")
+    markers = list(_MARKERS.finditer(before))
+    # the wrapper's own marker before the byte: the line of the #include being done
+    roots = [m for m in markers if m.group(2) == WRAPPER]
+    index = int(roots[-1].group(1)) - len(PRELUDE) - 1 if roots else -1
+    if not 0 <= index < len(headers) or not markers:
+        raise InputError(f"{WRAPPER}: cpp's output is not UTF-8 (byte {start})")
+    last = markers[-1]
+    line = int(last.group(1)) + before[last.end():].count("\n") - 1
+    where = relative_header(last.group(2), public) or last.group(2)
+    return {headers[index]: f"{where}:{line}: not UTF-8 (byte {out[start]:#04x})"}
 
 
 def _attribute_errors(stderr: str, public: Path, headers: Sequence[str]) -> dict[str, str]:
@@ -253,8 +249,7 @@ def split_output(text: str, public: Path, headers: Sequence[str]) -> Split:
                 defines.append(Define(d.group(1), params, body, header, line))
                 raw = ""
             elif raw.startswith("#undef "):
-                if Undef is not None:
-                    defines.append(Undef(raw.split()[1], header, line))
+                defines.append(Undef(raw.split()[1], header, line))
                 raw = ""
         elif raw and root is not None:
             roots[(header, line)] = root

@@ -1,5 +1,8 @@
 """The compiler as oracle: compile a probe of the headers and read the layout back from the object.
 
+Used by the compiler-agreement tests and ``bench/abi_dump.py`` (which puts
+``tests/`` on its path); not part of the installed package.
+
 For one arch and profile, ``build_probe`` writes a C file that includes the
 same headers ``abi dump`` parsed and initialises data with every size,
 ``_Alignof``, ``offsetof``, field size, enumerator and integer macro value
@@ -23,16 +26,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import proc
-from .c import preprocess as pp
-from .model import ArchModel
+from xenpatch import proc
+from xenpatch.abi.arch import ARCHES
+from xenpatch.abi.c import preprocess as pp
+from xenpatch.abi.model import ArchModel
 
-COMPILERS: Mapping[str, tuple[str, ...]] = {
-    "x86_32": ("gcc", "-m32"),
-    "x86_64": ("gcc", "-m64"),
-    "arm32": ("clang", "--target=armv7a-linux-gnueabihf", "-ffreestanding"),
-    "arm64": ("clang", "--target=aarch64-linux-gnu", "-ffreestanding"),
-}
+# The compiler of each arch (``Arch.compiler``): gcc -m32/-m64, clang --target for arm.
+COMPILERS: Mapping[str, tuple[str, ...]] = {a.name: a.compiler for a in ARCHES}
 # Any diagnostic naming a probe.c line: with -w only errors and their notes
 # remain, and an error inside a macro's body is reported at the header with a
 # note "in expansion of macro" at the probe's line.

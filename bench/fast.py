@@ -1,0 +1,176 @@
+"""Benchmark: what each speed trick of xenpatch/abi/c/fast.py buys, against the plain way, in one run.
+
+    python bench/fast.py [--tree DIR] [--runs N]
+
+Each line is the median of N runs of the trick and of the plain way on the
+same data (the real tree's public headers, all four arches, tools profile):
+
+* codecs: encode + decode every parsed piece of x86_64, generated per-class
+  codecs against one generic walk over ``__slots__`` (same bytes out);
+* collector: a cold group of two arches (``api.arch_models``, an empty
+  segment store) with the collector paused against running;
+* json: one arch model's JSON document written compact (the C encoder) against
+  indented;
+* splice: the document of four cached arch texts, pasted, against parsing
+  them into models and writing the document again;
+* pieces: x86_64 parsed after x86_32 by one ``SegmentParser`` (the scoped
+  parser reusing pieces) against a parser that has seen nothing;
+* staging: the headers written to ``fast.scratch_dir()`` against the system's
+  temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import marshal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from xenpatch.abi import api, modelcache, sources  # noqa: E402
+from xenpatch.abi.c import fast, parse, pipeline  # noqa: E402
+from xenpatch.abi.c import preprocess as pp  # noqa: E402
+from xenpatch.abi.model import AbiModel, ArchModel, Source  # noqa: E402
+
+
+def median_time(fn: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def report(name: str, trick: float, plain: float) -> None:
+    print(f"  {name:10} trick {trick:8.4f} s   plain {plain:8.4f} s   {plain / trick:5.1f}x")
+
+
+def generic_codec(nodes: list) -> bytes:
+    """The plain way: one walk that reads every node's slots by name."""
+    from pycparser import c_ast
+
+    def enc(v: object) -> object:
+        if type(v) is list:
+            return [enc(x) for x in v]  # type: ignore[attr-defined]
+        if isinstance(v, c_ast.Node):
+            return (type(v).__name__, [enc(getattr(v, f)) if f != "coord" else
+                                       (None if v.coord is None else
+                                        (v.coord.file, v.coord.line, v.coord.column))
+                                       for f in v.__slots__ if f != "__weakref__"])
+        return v
+    data = marshal.dumps(enc(nodes))
+    classes = vars(c_ast)
+    from pycparser.c_parser import Coord
+
+    def dec(v: object) -> object:
+        if type(v) is list:
+            return [dec(x) for x in v]  # type: ignore[attr-defined]
+        if type(v) is tuple and len(v) == 2 and isinstance(v[0], str) and v[0] in classes:
+            cls = classes[v[0]]
+            n = object.__new__(cls)
+            for f, x in zip([f for f in cls.__slots__ if f != "__weakref__"], v[1], strict=True):
+                setattr(n, f, Coord(*x) if f == "coord" and x is not None else dec(x))
+            return n
+        return v
+    dec(marshal.loads(data))
+    return data
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tree", type=Path, default=Path.home() / ".cache/xenpatch/xen-4.17")
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    src = sources.from_tree(args.tree)
+    print(f"tree {args.tree}, median of {args.runs} runs")
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        results = api.arch_models(src.files, ["x86_32", "x86_64"], "tools", "cpp", True,
+                                  tmp / "warmup")
+        models = dict((a, m) for a, m, _ in results)
+
+        # codecs: the pieces of x86_64 as SegmentParser keeps them
+        staged = pipeline.stage(src.files, tmp / "s")
+        todo = pp.order_headers(src.files, [h for h in models["x86_64"].headers])
+        text = pp.run_cpp("cpp", "x86_64", "tools", staged.public, todo).text
+        seg = parse.SegmentParser()
+        seg.parse(pp.split_output(text, staged.public, todo).text, pp.WRAPPER)
+        pieces = list(seg._new.values())
+
+        def codecs() -> None:
+            for p in pieces:
+                parse.decode(parse.encode(p))
+
+        report("codecs", median_time(codecs, args.runs),
+               median_time(lambda: [generic_codec(p[0]) for p in pieces], args.runs))
+
+        counter = iter(range(10_000))
+
+        def cold_group() -> None:
+            api.arch_models(src.files, ["x86_32", "x86_64"], "tools", "cpp", False,
+                            tmp / f"cold{next(counter)}")
+
+        trick = median_time(cold_group, args.runs)
+        paused = fast.collector_paused
+        fast.collector_paused = contextlib.nullcontext  # type: ignore[assignment]
+        try:
+            plain = median_time(cold_group, args.runs)
+        finally:
+            fast.collector_paused = paused  # type: ignore[assignment]
+        report("collector", trick, plain)
+
+        doc = models["x86_64"].to_json()
+        report("json", median_time(lambda: fast.compact_json(doc), args.runs),
+               median_time(lambda: json.dumps(doc, sort_keys=True, indent=2), args.runs))
+
+        four = api.arch_models(src.files, ["arm32", "arm64"], "tools", "cpp", True,
+                               tmp / "warmup")
+        texts = {a: t for a, _, t in [*results, *four]}
+        source = Source(src.description, src.rev, "tools")
+
+        def rebuilt() -> str:
+            arches = tuple(ArchModel.from_json(a, json.loads(t)) for a, t in texts.items())
+            return fast.compact_json(AbiModel(source, arches).to_json())
+
+        assert modelcache.document_text(source, texts) == rebuilt() + "\n"
+        report("splice", median_time(lambda: modelcache.document_text(source, texts), args.runs),
+               median_time(rebuilt, args.runs))
+
+        split = {}
+        for arch in ("x86_32", "x86_64"):
+            hs = pp.order_headers(src.files, list(models[arch].headers))
+            out = pp.run_cpp("cpp", arch, "tools", staged.public, hs).text
+            split[arch] = pp.split_output(out, staged.public, hs).text
+
+        def reused() -> float:
+            shared = parse.SegmentParser()
+            shared.parse(split["x86_32"], pp.WRAPPER)
+            start = time.perf_counter()
+            shared.parse(split["x86_64"], pp.WRAPPER)
+            return time.perf_counter() - start
+
+        trick = statistics.median(reused() for _ in range(args.runs))
+        report("pieces", trick, median_time(lambda: parse.parse(split["x86_64"], pp.WRAPPER),
+                                            args.runs))
+
+        def staging(where: str | None) -> Callable[[], None]:
+            def run() -> None:
+                with tempfile.TemporaryDirectory(dir=where) as d:
+                    pp.stage(src.files, Path(d))
+            return run
+
+        report("staging", median_time(staging(fast.scratch_dir()), args.runs),
+               median_time(staging(None), args.runs))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""The ABI engine's speed tricks, all here: what each buys (measured) and what it relies on.
+
+Every trick below keeps the output byte for byte (the goldens and the
+compiler-agreement test check that); each is used in one place, named in
+brackets.  Figures: ``bench/fast.py`` on the Debian Xen 4.17.5 tree,
+tools profile, medians of 3 on the 2-core build machine while it was
+shared (load average 10-13; run it again to check them: it prints each
+trick against the plain way in the same run).
+
+* ``ScopedParser`` [``parse.SegmentParser``]: pycparser's parser started
+  with a given file scope of typedef names, so that one external
+  declaration can be parsed alone and its nodes reused wherever the same
+  text meets the same typedef context: across the arches of one run and,
+  through the segment store, across runs.  It is what makes the segment
+  store possible: a patched tree (``generate``) re-parses only the pieces
+  that changed; measured: x86_64 after x86_32 parses 3.7x faster (0.45 s
+  against 1.68 s for the whole translation unit).  Relies on pycparser 3.x internals (the hand-written
+  recursive-descent parser of 3.0): ``CParser._scope_stack``,
+  ``_typedef_checked_token``, ``clex.input``, ``c_parser._TokenStream``,
+  ``_parse_translation_unit_or_empty``, ``_peek``, ``_parse_error`` and
+  ``_tok_coord``.  ``PYCPARSER`` is the range known to work;
+  ``check_pycparser`` refuses others with one line (exit 3), and
+  ``tests/test_abi_fast.py`` fails on a version outside it.
+* ``node_codecs`` [``parse.encode``/``parse.decode``]: an encoder and a
+  decoder per ``c_ast`` class, generated as source and ``exec``'d, that
+  write a node's slots as a tuple for ``marshal``: measured 2.2x faster
+  than one generic walk over each node's ``__slots__`` (0.22 s against
+  0.48 s to encode and decode every piece of x86_64).  Relies on every ``c_ast.Node`` subclass listing its
+  fields in ``__slots__`` and its plain values in ``attr_names`` (pycparser
+  2.x and 3.x).
+* ``collector_paused`` [``api.arch_models``]: the cyclic garbage collector
+  off while one worker parses: it ran again and again over every AST node
+  kept for reuse; measured 1.2x faster for a cold group of two arches
+  (4.9 s against 5.8 s; pycparser trees have no reference cycles, so
+  nothing is left behind).
+* ``compact_json`` and ``splice_arches`` [``modelcache``, ``api.dump_json``]:
+  an arch model is cached as compact JSON with sorted keys (json's C
+  encoder; the indented form only the pure-Python encoder writes: 1.9x
+  slower), and a warm ``abi dump`` pastes the cached texts into the
+  document without building the model: 0.018 s against 2.06 s for
+  ``json.loads`` + ``ArchModel.from_json`` + ``to_json`` + ``json.dumps``
+  of the same four models (116x).  This is why ``api`` has ``dump_json`` beside
+  ``dump``: the same document, without the model in between.
+* ``scratch_dir`` [``api.arch_models``]: the headers are staged for cpp in
+  ``/dev/shm`` when ``$TMPDIR`` is not set: 17 ms against 88 ms on this
+  machine's ext4 ``/tmp`` mounted with ``discard`` (5x).
+
+pycparser is imported only when a parser or the codecs are first wanted:
+the warm path (``splice_arches``) does not pay the ~35 ms of its import.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from ...errors import EnvironmentFailure
+
+if TYPE_CHECKING:
+    from pycparser import c_ast, c_parser
+
+# The pycparser versions whose internals ``ScopedParser`` uses: 3.0 <= v < 4.
+PYCPARSER = ((3, 0), (4, 0))
+_INTERNALS = ("_parse_translation_unit_or_empty", "_peek", "_parse_error", "_tok_coord")
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """"3.12" -> (3, 12); the leading digits of each part, up to the first part without
+    any ("3.0rc1" -> (3, 0))."""
+    out: list[int] = []
+    for part in version.split("."):
+        m = re.match(r"\d+", part)
+        if m is None:
+            break
+        out.append(int(m.group()))
+        if m.end() != len(part):
+            break
+    return tuple(out)
+
+
+def supported(version: str) -> bool:
+    """Whether pycparser VERSION is in ``PYCPARSER``."""
+    low, high = PYCPARSER
+    return low <= version_tuple(version) < high
+
+
+def check_pycparser() -> None:
+    """EnvironmentFailure (one line) unless the installed pycparser is one ``ScopedParser``
+    works with: its version in ``PYCPARSER`` and the internals it uses present."""
+    import pycparser
+    from pycparser import c_parser
+
+    missing = [n for n in _INTERNALS if not hasattr(c_parser.CParser, n)]
+    if not hasattr(c_parser, "_TokenStream"):
+        missing.append("_TokenStream")
+    if not supported(pycparser.__version__) or missing:
+        low, high = (".".join(map(str, v)) for v in PYCPARSER)
+        raise EnvironmentFailure(f"pycparser {pycparser.__version__} is not supported "
+                                 f"(xenpatch needs >= {low}, < {high})")
+
+
+@cache
+def scoped_parser_class() -> type[c_parser.CParser]:
+    """``ScopedParser``: pycparser's parser, started with a given set of typedef names."""
+    check_pycparser()
+    from pycparser import c_parser
+
+    class ScopedParser(c_parser.CParser):
+        def parse_in_scope(self, text: str, filename: str,
+                           scope: dict[str, bool]) -> c_ast.FileAST:
+            # CParser.parse() with a seeded file scope (pycparser 3.x internals).
+            self._scope_stack = [dict(scope)]
+            self._typedef_checked_token = None
+            self.clex.input(text, filename)
+            self._tokens = c_parser._TokenStream(self.clex.token)
+            ast = self._parse_translation_unit_or_empty()
+            tok = self._peek()
+            if tok is not None:
+                self._parse_error(f"before: {tok.value}", self._tok_coord(tok))
+            return ast
+
+        @property
+        def file_scope(self) -> dict[str, bool]:
+            return self._scope_stack[0]
+
+    return ScopedParser
+
+
+class NodeCodecs:
+    """Per-class encoders and decoders of ``c_ast`` nodes (``parse.encode``'s format)."""
+
+    def __init__(self, index: Mapping[type, int], encoders: list[Callable[..., Any]],
+                 decoders: list[Callable[..., Any]], coord: type) -> None:
+        self.index, self.encoders, self.decoders, self.coord = index, encoders, decoders, coord
+
+
+@cache
+def node_codecs() -> NodeCodecs:
+    """The codecs, generated once: for each node class, a function writing its slots as
+    ``(index, field, ...)`` and one reading them back (children through the callbacks)."""
+    from pycparser import c_ast
+    from pycparser.c_parser import Coord
+
+    classes = sorted((c for c in vars(c_ast).values()
+                      if isinstance(c, type) and issubclass(c, c_ast.Node) and c is not c_ast.Node),
+                     key=lambda c: c.__name__)
+    namespace: dict[str, object] = {"new": object.__new__, "classes": classes, "Coord": Coord}
+    exec("\n".join(_codec_source(i, c) for i, c in enumerate(classes)), namespace)  # noqa: S102
+    return NodeCodecs({c: i for i, c in enumerate(classes)},
+                      [namespace[f"encode_{i}"] for i in range(len(classes))],  # type: ignore[misc]
+                      [namespace[f"decode_{i}"] for i in range(len(classes))],  # type: ignore[misc]
+                      Coord)
+
+
+_COORD_OUT = "None if v.{0} is None else (-1, v.{0}.file, v.{0}.line, v.{0}.column)"
+
+
+def _codec_source(index: int, cls: type) -> str:
+    """An encoder and a decoder for CLS's fields, written out (``attr_names`` are plain
+    values, the rest children)."""
+    fields = [f for f in cls.__slots__ if f != "__weakref__"]  # type: ignore[attr-defined]
+    plain = set(cls.attr_names)  # type: ignore[attr-defined]
+    enc = [f"v.{f}" if f in plain else _COORD_OUT.format(f) if f == "coord" else f"enc(v.{f})"
+           for f in fields]
+    dec = [f"    n.{f} = v[{i}]" if f in plain else
+           f"    c = v[{i}]\n    n.coord = None if c is None else Coord(c[1], c[2], c[3])"
+           if f == "coord" else f"    n.{f} = dec(v[{i}])" for i, f in enumerate(fields, 1)]
+    return (f"def encode_{index}(v, enc):\n    return ({index}, {', '.join(enc)})\n\n"
+            f"def decode_{index}(v, dec, made):\n    n = new(classes[{index}])\n"
+            f"    made.append(n)\n" + "\n".join(dec) + "\n    return n\n")
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for the block (on again after, if it was)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def compact_json(doc: Any) -> str:
+    """DOC as compact JSON with sorted keys (json's C encoder)."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"))
+
+
+def splice_arches(doc: dict[str, Any], arch_texts: Mapping[str, str]) -> str:
+    """``compact_json`` of DOC with ``doc["arches"]`` made of ARCH_TEXTS, each pasted in as
+    it is (itself ``compact_json`` of an arch model): the text ``compact_json`` would
+    write for the parsed models, without parsing them."""
+    marks = {arch: f"\0xenpatch-arch-{arch}" for arch in arch_texts}
+    text = compact_json(dict(doc, arches=marks))
+    for arch, mark in marks.items():
+        text = text.replace(json.dumps(mark), arch_texts[arch], 1)
+    return text
+
+
+def scratch_dir() -> str | None:
+    """Where the headers are staged for cpp: $TMPDIR when set, else /dev/shm when it is a
+    writable directory, else the system's default (None)."""
+    if os.environ.get("TMPDIR"):
+        return None
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
