@@ -160,9 +160,12 @@ def probe_validation(tree: Path, spec: ChangeSpec, work: Path) -> CheckResult | 
     if run.returncode != 0 or bad:
         return CheckResult("build", False, "the validation takes the wrong path",
                            tuple(bad) or (f"probe exit {run.returncode}",))
-    refused = [f"{c.name}: {logs[c.name][-1].split(': ', 2)[-1]}" for c in todo if not c.valid]
+    refused = [f"{c.name}: {LOG_PREFIX.sub('', logs[c.name][-1])}" for c in todo if not c.valid]
     return CheckResult("build", True, "", (f"validation: {len(todo)} cases as expected",
                                            *refused))
+
+
+LOG_PREFIX = re.compile(r"^libxl: error: \S+: ")  # libxl's logger: FILE:LINE:FUNCTION:
 
 
 def _logs_by_case(stderr: str) -> dict[str, list[str]]:

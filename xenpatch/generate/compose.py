@@ -116,7 +116,7 @@ def define_lines(env: jinja2.Environment, spec: ChangeSpec, plan: FlagPlan) -> s
                   value_prefix=plan.value_prefix, value_suffix=plan.value_suffix,
                   value_column=plan.value_column, comment_style=plan.comment_style,
                   comment_column=plan.comment_column, comment_indent=plan.comment_indent,
-                  comment_lines=list(lines))
+                  comment_lines=list(lines), columns=COLUMNS)
 
 
 def apply_define(text: str, env: jinja2.Environment, spec: ChangeSpec, plan: FlagPlan) -> str:
