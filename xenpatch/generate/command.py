@@ -8,6 +8,11 @@ The tree is ``--tree``, else ``[tree].path``, else the Xen 4.17.5 tree that
 ``scripts/fetch_xen.py xen-4.17`` fetches from Debian (cached in
 ``~/.cache/xenpatch``).  Dates come from ``[series].date``, else
 ``$SOURCE_DATE_EPOCH``, else the clock, so reruns can be byte-identical.
+
+``--version N`` applies the change's ``[changes.NAME.v2]`` ... ``vN`` tables
+(spec.py); ``--in-reply-to`` (or the table's ``in_reply_to``) threads every
+file to the previous version's cover letter, as ``git format-patch
+--in-reply-to`` does; ``send --in-reply-to`` the same Message-ID mails it so.
 """
 
 from __future__ import annotations

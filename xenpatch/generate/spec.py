@@ -9,8 +9,13 @@ and plumbs it through the toolstack.  Its commits are listed under
 * ``docs``     — a section in a docs file (``[changes.NAME.docs]``);
 * ``xenguest`` — libxenguest: a ``struct xc_dom_image`` member and the flag
   set in ``bootlate_hvm()`` (``[changes.NAME.toolstack]``);
-* ``libxl``    — libxl/xl: IDL field, ``LIBXL_HAVE_*``, default, use,
-  ``xl.cfg`` parsing and documentation (``[changes.NAME.toolstack]``);
+* ``libxl``    — libxl/xl, for an x86-only boolean: a member of ``arch_x86``
+  in the IDL, ``LIBXL_HAVE_*``, its default, validation and use in
+  ``libxl_x86.c`` (refused with ``conflicts`` such as ``pvh.pvshim`` and,
+  with ``only_type``, for other guest types), its refusal in
+  ``libxl_arm.c``, ``xl.cfg`` parsing and documentation, and a
+  ``CHANGELOG.md`` entry (``changelog``) when the tree has an UNRELEASED
+  section (``[changes.NAME.toolstack]``);
 * ``ocaml-cdf`` — the OCaml bindings of a ``XEN_DOMCTL_CDF_`` flag: a
   ``CDF_*`` constructor at the end of ``domain_create_flag`` in
   ``tools/ocaml/libs/xc/xenctrl.ml`` and ``.mli`` (Xen's build checks the
