@@ -3,8 +3,8 @@
 The user's checkout is only read (its commits and objects); commits are made
 on ``xenpatch/<change>-v<N>`` in a temporary ``--shared`` clone, the patch
 files come from ``git format-patch`` there, and they are written to the
-output directory only when every self-check passed (else FindingsError,
-exit 1, and nothing is written).
+output directory only when every self-check passed (else the command exits
+1 and nothing is written).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import xenpatch
 
 from .. import gitrepo
 from ..abi.model import AbiModel
-from ..errors import FindingsError, InputError, UsageError
+from ..errors import InputError, UsageError
 from . import golang, selfcheck
 from .compose import PatchText, compose
 from .flag import FlagPlan, check_name_free, choose_bit, find_family, plan_flag
@@ -124,12 +124,8 @@ def generate_series(spec: ChangeSpec, opts: Options, model_of: ModelFn | None = 
     patches, notes = compose(spec, plan, read, env, identity=ident, signoff=opts.signoff,
                              optional=optional)
     missing = missing_requirement(spec, base_model)
-    notes += (missing,) if missing else ()
     reply = opts.in_reply_to or spec.in_reply_to
-    if opts.version > 1 and reply is None:
-        notes += (f"v{opts.version} is not threaded to v{opts.version - 1}: give --in-reply-to "
-                  f"(or in_reply_to in [changes.{spec.key}.v{opts.version}]) the Message-ID "
-                  f"of v{opts.version - 1}'s cover letter",)
+    notes += _version_notes(spec, opts, reply, missing)
     branch = f"xenpatch/{spec.key}-v{opts.version}"
     cover = render(env, "cover-letter.txt.j2", subject=spec.cover_subject, body=spec.cover_body,
                    changelog=opts.changelog, version=opts.version, changes=spec.changes,
@@ -156,6 +152,16 @@ def generate_series(spec: ChangeSpec, opts: Options, model_of: ModelFn | None = 
         if not result.ok:
             return result
         return replace(result, files=_write(files, opts.out))
+
+
+def _version_notes(spec: ChangeSpec, opts: Options, reply: str | None,
+                   missing: str | None) -> tuple[str, ...]:
+    notes = (missing,) if missing else ()
+    if opts.version > 1 and reply is None:
+        notes += (f"v{opts.version} is not threaded to v{opts.version - 1}: give --in-reply-to "
+                  f"(or in_reply_to in [changes.{spec.key}.v{opts.version}]) the Message-ID "
+                  f"of v{opts.version - 1}'s cover letter",)
+    return notes
 
 
 def missing_requirement(spec: ChangeSpec, model: AbiModel) -> str | None:
@@ -244,11 +250,3 @@ def _write(files: list[Path], out: Path) -> tuple[Path, ...]:
         shutil.rmtree(staging, ignore_errors=True)
         raise UsageError(f"--out {out}: cannot write: {e.strerror}") from e
     return tuple(out / f.name for f in files)
-
-
-def require_ok(result: Result) -> Result:
-    """FindingsError naming the failed checks (the caller prints the summary first)."""
-    failed = [c.name for c in result.checks if not c.ok]
-    if failed:
-        raise FindingsError(f"self-check failed ({', '.join(failed)}): nothing written")
-    return result
