@@ -156,7 +156,7 @@ def generate_series(spec: ChangeSpec, opts: Options, model_of: ModelFn | None = 
 
 def _version_notes(spec: ChangeSpec, opts: Options, reply: str | None,
                    missing: str | None) -> tuple[str, ...]:
-    notes = (missing,) if missing else ()
+    notes: tuple[str, ...] = (missing,) if missing else ()
     if opts.version > 1 and reply is None:
         notes += (f"v{opts.version} is not threaded to v{opts.version - 1}: give --in-reply-to "
                   f"(or in_reply_to in [changes.{spec.key}.v{opts.version}]) the Message-ID "
