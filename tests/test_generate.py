@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from xenpatch.generate import selfcheck
+
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CHANGE = ROOT / "xenpatch" / "defaults" / "changes" / "sif-hvm-ghcb.toml"
 GOLDEN = ROOT / "tests" / "golden" / "generate"
@@ -487,3 +489,24 @@ def test_v2_answers_the_review_and_threads_to_v1(xen_tree, tmp_path, gitconfig, 
     for p in patches:
         assert p["In-Reply-To"] == cover["Message-ID"]
         assert p["References"].split() == [v1_id, cover["Message-ID"]]
+
+
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_master_columns_meaning_and_changelog(xen_git, tmp_path, gitconfig, version):
+    # xen.git master (local only): other file contents, same anchors; its
+    # CHANGELOG.md has an UNRELEASED section, so patch 3 adds the entry.
+    tree = tmp_path / "master"
+    subprocess.run(["git", "clone", "-q", "--shared", "--branch", "master", str(xen_git),
+                    str(tree)], check=True)
+    out = tmp_path / "series"
+    proc = run_cli(gitconfig, "generate", "--tree", str(tree), "--out", str(out), "--format",
+                   "json", "--version", version)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+    assert checks["columns"]["ok"] and checks["meaning"]["ok"]
+    assert len(checks["meaning"]["details"]) == 4
+    patch3 = sorted(out.glob("*.patch"))[3].read_text()
+    entry = patch3.split("+++ b/CHANGELOG.md\n", 1)[1].split("\ndiff --git", 1)[0]
+    assert " ### Added\n+ - On x86, the xl.cfg option \"ghcb\"" in entry
+    for text in (f.read_text() for f in sorted(out.glob("*.patch"))):
+        assert not selfcheck.column_findings("x.patch", text)
