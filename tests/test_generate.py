@@ -14,6 +14,8 @@ from conftest import check_golden
 from conftest import one_line_error as one_line
 from conftest import run_cli as xenpatch_cli
 
+from xenpatch.generate import selfcheck
+
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CHANGE = ROOT / "xenpatch" / "defaults" / "changes" / "sif-hvm-ghcb.toml"
 GOLDEN = ROOT / "tests" / "golden" / "generate"
@@ -72,54 +74,78 @@ def test_series_on_real_tree_applies_and_leaves_checkout_alone(xen_clone, tmp_pa
     summary = json.loads(proc.stdout)
     assert summary["schema"] == "xenpatch-generate/1" and summary["ok"] and summary["bit"] == 5
     assert [c["name"] for c in summary["checks"]] == ["git-am", "abi-check", "abi-diff",
-                                                      "header-compile"]
+                                                      "header-compile", "columns", "meaning"]
     assert all(c["ok"] for c in summary["checks"])
     assert "headers.chk xen.h, headers++.chk xen.h" in summary["checks"][3]["details"]
     files = sorted(out.glob("*.patch"))
     assert [f.name[:5] for f in files] == ["0000-", "0001-", "0002-", "0003-"]
     assert summary["subjects"][1] == ("[RFC PATCH 1/3] xen/public: introduce SIF_HVM_GHCB for "
                                       "SEV-ES/SNP guests")  # unfolded
-    assert summary["notes"] == []  # 4.17.5's Go bindings match its IDL: nothing stale
+    # 4.17.5's Go bindings match its IDL: nothing stale.  Its CHANGELOG.md's
+    # newest section is the 4.17.5 release, and it has no SEV domain flag.
+    assert [n.split(":")[0] for n in summary["notes"]] == ["CHANGELOG.md", "requires"]
+    assert "no domain creation flag for SEV" in summary["notes"][1]
+    assert summary["checks"][5]["details"] == [
+        "xen/include/public/xen.h (comment)", f"{files[1].name} (message)",
+        "docs/misc/pvh.pandoc", "docs/man/xl.cfg.5.pod.in"]
     compare_golden(files, "sif-hvm-ghcb", regen_golden)
     # Patch 3 carries the Go bindings regenerated from the edited IDL, and only
     # the new field's lines.
     patch3 = files[3].read_text()
-    assert " tools/golang/xenlight/helpers.gen.go | 6 ++++++\n" in patch3
-    assert " tools/golang/xenlight/types.gen.go   | 1 +\n" in patch3
+    assert " tools/golang/xenlight/helpers.gen.go |  6 ++++++\n" in patch3
+    assert " tools/golang/xenlight/types.gen.go   |  1 +\n" in patch3
     assert "+Ghcb Defbool\n" in patch3
-    assert "+if err := x.Ghcb.fromC(&tmp.ghcb);err != nil {\n" in patch3
-    assert "+if err := tmp.Ghcb.toC(&pvh.ghcb); err != nil {\n" in patch3
+    assert "+if err := x.ArchX86.Ghcb.fromC(&xc.arch_x86.ghcb);err != nil {\n" in patch3
+    assert "+if err := x.ArchX86.Ghcb.toC(&xc.arch_x86.ghcb); err != nil {\n" in patch3
+    cover = files[0].read_text()
+    assert "Based on the RFC by Teddy Astie <teddy.astie@vates.tech>" in cover
+    assert "this tree cannot create an SEV-ES/SNP guest yet" in cover
+    assert not any("teddy" in line.lower() for f in files for line in f.read_text().splitlines()
+                   if line.lower().startswith("signed-off-by"))
 
     # git am in a fresh clone of the real tree.
     fresh = tmp_path / "fresh"
     subprocess.run(["git", "clone", "-q", "--shared", str(xen_clone), str(fresh)], check=True)
     git(fresh, "am", "-q", *map(str, files[1:]), env={"GIT_CONFIG_GLOBAL": str(gitconfig)})
     assert git(fresh, "log", "--format=%s", "-3").splitlines() == [
-        "tools/libxl: plumb the GHCB start-info flag through to the builder",
+        "tools/libxl: add the x86 ghcb option for PVH guests",
         "tools/libxenguest: set SIF_HVM_GHCB in the PVH start info",
         "xen/public: introduce SIF_HVM_GHCB for SEV-ES/SNP guests"]
     assert "Signed-off-by: Test User <test@example.org>" in git(fresh, "log", "-1", "--format=%B")
     xen_h = (fresh / "xen/include/public/xen.h").read_text().splitlines()
     i = next(n for n, line in enumerate(xen_h) if line.startswith("#define SIF_HVM_GHCB"))
     assert xen_h[i - 2].startswith("#define SIF_VIRT_P2M_4TOOLS")  # then its continuation line
-    assert xen_h[i + 2].startswith("#define SIF_PM_MASK")
     assert xen_h[i].index("(1<<5)") == xen_h[i - 6].index("(1<<0)") == 26  # aligned
-    assert all(len(line) <= 80 for line in xen_h[i:i + 2])
+    # The comment wraps in the SIF_ block's continuation comments, all < 80.
+    comment = xen_h[i:i + 6]
+    assert xen_h[i + 6].startswith("#define SIF_PM_MASK")
+    assert all(len(line) <= 79 and line.endswith(" */") for line in comment)
+    assert {line.index("/*") for line in comment} == {34}
     pvh = (fresh / "docs/misc/pvh.pandoc").read_text()
     assert pvh.index("## SEV-ES/SNP guests ##") < pvh.index("## AP startup ##")
     hunks = {
         "tools/include/xenguest.h": "    bool hvm_ghcb;\n};",
         "tools/libs/guest/xg_dom_x86.c":
             "    if ( dom->hvm_ghcb )\n        start_info->flags |= SIF_HVM_GHCB;",
-        "tools/libs/light/libxl_types.idl": '("ghcb", libxl_defbool),',
-        "tools/include/libxl.h": "#define LIBXL_HAVE_PVH_GHCB 1",
-        "tools/libs/light/libxl_create.c": "libxl_defbool_setdefault(&b_info->u.pvh.ghcb, false);",
-        "tools/libs/light/libxl_dom.c": "dom->hvm_ghcb = libxl_defbool_val(info->u.pvh.ghcb);",
-        "tools/xl/xl_parse.c": 'xlu_cfg_get_defbool(config, "ghcb", &b_info->u.pvh.ghcb, 0);',
+        "tools/libs/light/libxl_types.idl":
+            '("arch_x86", Struct(None, [("msr_relaxed", libxl_defbool),\n'
+            '                               ("ghcb", libxl_defbool),\n',
+        "tools/include/libxl.h": "#define LIBXL_HAVE_X86_GHCB 1",
+        "tools/libs/light/libxl_x86.c": "    libxl_defbool_setdefault(&b_info->arch_x86.msr_relaxed, "
+            "false);\n    libxl_defbool_setdefault(&b_info->arch_x86.ghcb, false);\n",
+        "tools/libs/light/libxl_arm.c": 'LOG(ERROR, "ghcb=1 is only supported on x86");',
+        "tools/xl/xl_parse.c": 'xlu_cfg_get_defbool(config, "ghcb", &b_info->arch_x86.ghcb, 0);',
         "docs/man/xl.cfg.5.pod.in": "=item B<ghcb=BOOLEAN>",
     }
     for path, text in hunks.items():
         assert text in (fresh / path).read_text(), path
+    x86 = (fresh / "tools/libs/light/libxl_x86.c").read_text()
+    assert x86.index("static bool ghcb_is_valid(") < x86.index("int libxl__arch_domain_prepare")
+    assert "    if (!ghcb_is_valid(gc, &d_config->b_info))\n        return ERROR_INVAL;\n\n" \
+        "    return 0;\n}\n" in x86
+    # The x86-only option touches no common libxl code (u.pvh is Arm's guest type too).
+    assert not any(f"b/tools/libs/light/libxl_{name}.c" in f.read_text()
+                   for f in files for name in ("create", "dom"))
     # The committed bindings are what the tree's own generator makes of the
     # committed IDL (as tools/golang/xenlight/Makefile runs it).
     go_dir = fresh / "tools/golang/xenlight"
@@ -138,23 +164,32 @@ def test_series_on_real_tree_applies_and_leaves_checkout_alone(xen_clone, tmp_pa
 
 
 def test_version_2_changelog_and_no_rfc(xen_tree, tmp_path, gitconfig):
+    # A change without a [changes.NAME.v2] table: --changelog gives its changes.
+    config = _config_with(tmp_path, "\n[changes.sif-hvm-ghcb.v2]\n", "\n[unused]\n")
+    text = config.read_text()
+    config.write_text(text[:text.index("\n[unused]\n")])
     out = tmp_path / "v2"
-    proc = run_cli(gitconfig, "generate", "--tree", str(xen_tree), "--out", str(out),
-                   "--version", "2", "--no-rfc", "--changelog", "- rebased onto 4.17.5",
-                   "--no-signoff")
+    proc = run_cli(gitconfig, "--config", str(config), "generate", "--tree", str(xen_tree),
+                   "--out", str(out), "--version", "2", "--no-rfc", "--changelog",
+                   "- rebased onto 4.17.5", "--no-signoff")
     assert proc.returncode == 0, proc.stderr
     assert "branch xenpatch/sif-hvm-ghcb-v2" in proc.stdout
+    assert "note v2 is not threaded to v1: give --in-reply-to" in proc.stdout
     files = sorted(out.glob("*.patch"))
     cover = files[0].read_text()
     assert "Subject: [PATCH v2 0/3] pvh: Introduce SIF_HVM_GHCB" in cover
     assert "Changes in v2:\n- rebased onto 4.17.5\n" in cover
     assert re.search(r"^base-commit: [0-9a-f]{40}$", cover, re.M)
-    assert " 12 files changed, 47 insertions(+)" in cover
+    assert " 12 files changed, 97 insertions(+)" in cover
     assert "Subject: [PATCH v2 2/3] tools/libxenguest" in files[2].read_text()
     assert not any("Signed-off-by" in f.read_text() for f in files)
     for f in files:
         for line in f.read_text().split("\n---\n", 1)[0].splitlines()[4:]:
             assert len(line) <= 75, (f.name, line)
+    # Without the table and without --changelog, version 2 is refused.
+    proc = run_cli(gitconfig, "--config", str(config), "generate", "--tree", str(xen_tree),
+                   "--out", str(tmp_path / "v2b"), "--version", "2")
+    one_line_error(proc, 2, r"changes\.sif-hvm-ghcb\.v2 is missing: version 2 needs")
 
 
 def test_cdf_example_bit_number_idiom_and_max_marker(xen_tree, tmp_path, gitconfig, regen_golden):
@@ -166,8 +201,9 @@ def test_cdf_example_bit_number_idiom_and_max_marker(xen_tree, tmp_path, gitconf
     files = sorted(out.glob("*.patch"))
     patch = files[1].read_text()
     assert "+#define _XEN_DOMCTL_CDF_trap_unmapped_accesses 8\n" in patch
-    assert ("+#define XEN_DOMCTL_CDF_trap_unmapped_accesses "
-            "(1U << _XEN_DOMCTL_CDF_trap_unmapped_accesses)\n") in patch
+    # 92 columns on one line: the value goes on a continuation line (< 80).
+    assert ("+#define XEN_DOMCTL_CDF_trap_unmapped_accesses \\\n"
+            "+    (1U << _XEN_DOMCTL_CDF_trap_unmapped_accesses)\n") in patch
     assert "-#define XEN_DOMCTL_CDF_MAX XEN_DOMCTL_CDF_vpmu\n" in patch
     assert "+#define XEN_DOMCTL_CDF_MAX XEN_DOMCTL_CDF_trap_unmapped_accesses\n" in patch
     ocaml = files[2].read_text()
@@ -264,12 +300,22 @@ def test_name_already_defined(xen_clone, tmp_path, gitconfig):
 
 def test_missing_anchor_names_file_and_anchor(xen_clone, tmp_path, gitconfig):
     pod = xen_clone / "docs/man/xl.cfg.5.pod.in"
-    pod.write_text(pod.read_text().replace("=head4 PVH guest options\n", "=head4 Other options\n"))
+    pod.write_text(pod.read_text().replace("=head3 x86\n", "=head3 x86-64\n"))
     commit_all(xen_clone, "a tree whose layout differs", gitconfig)
     out = tmp_path / "series"
     proc = run_cli(gitconfig, "generate", "--tree", str(xen_clone), "--out", str(out))
     one_line_error(proc, 2, r"docs/man/xl.cfg.5.pod.in: anchor not found: the '=back' closing "
-                            r"'=head4 PVH guest options'")
+                            r"'=head3 x86' \(Architecture Specific options\)")
+    assert not out.exists()
+    # An x86 file whose hook moved away: named with the function looked in.
+    x86 = xen_clone / "tools/libs/light/libxl_x86.c"
+    x86.write_text(x86.read_text().replace("libxl_defbool_setdefault(&b_info->arch_x86.msr_relaxed",
+                                           "libxl_defbool_setdefault(&b_info->arch_x86.other"))
+    pod.write_text(pod.read_text().replace("=head3 x86-64\n", "=head3 x86\n"))
+    commit_all(xen_clone, "no msr_relaxed default", gitconfig)
+    proc = run_cli(gitconfig, "generate", "--tree", str(xen_clone), "--out", str(out))
+    one_line_error(proc, 2, r"tools/libs/light/libxl_x86.c: anchor not found: the msr_relaxed "
+                            r"default in libxl__arch_domain_build_info_setdefault\(\)")
     assert not out.exists()
 
 
@@ -284,14 +330,14 @@ def test_go_bindings_stale_or_without_generator(xen_clone, tmp_path, gitconfig):
     proc = run_cli(gitconfig, "generate", "--tree", str(xen_clone), "--out", str(out),
                    "--format", "json")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["notes"] == [
+    assert json.loads(proc.stdout)["notes"][2:] == [
         "tools/golang/xenlight/types.gen.go was stale relative to tools/libs/light/libxl_types.idl "
         "at the base: only this change's hunks are carried (run gengotypes.py in a separate patch)"]
     patch3 = sorted(out.glob("*.patch"))[3].read_text()
     go_diff = patch3.split("diff --git a/tools/golang/xenlight/types.gen.go")[1].split("diff --git")[0]
     assert [line for line in go_diff.splitlines() if line[:1] in "+-"
             and not line.startswith(("+++", "---"))] == ["+Ghcb Defbool"]
-    assert " tools/golang/xenlight/helpers.gen.go | 6 ++++++\n" in patch3
+    assert " tools/golang/xenlight/helpers.gen.go |  6 ++++++\n" in patch3
 
     (go / "gengotypes.py").unlink()
     commit_all(xen_clone, "no generator", gitconfig)
@@ -369,3 +415,83 @@ def test_cdf_ocaml_hunks_match_xens_own_commit(xen_git, tmp_path, gitconfig):
         old, new = (git(tree, "rev-parse", "--short=10", f"{rev}:{path}").strip()
                     for rev in ("ab02a120c0~1", "ab02a120c0"))
         assert f"diff --git a/{path} b/{path}\nindex {old}..{new} 100644\n" in ocaml
+
+
+def _mbox(path: Path) -> list:
+    import mailbox
+    return list(mailbox.mbox(str(path)))
+
+
+def test_v2_answers_the_review_and_threads_to_v1(xen_tree, tmp_path, gitconfig, regen_golden):
+    v1 = tmp_path / "v1"
+    assert run_cli(gitconfig, "generate", "--tree", str(xen_tree), "--out", str(v1)).returncode == 0
+    # v1 as send would mail it (a dry run): its cover letter's Message-ID.
+    proc = run_cli(gitconfig, "send", str(v1), "--tree", str(xen_tree), "--mbox",
+                   str(tmp_path / "v1.mbox"))
+    assert proc.returncode == 0, proc.stderr
+    v1_cover = _mbox(tmp_path / "v1.mbox")[0]
+    assert str(v1_cover["Subject"]).startswith("[RFC PATCH 0/3]")
+    v1_id = v1_cover["Message-ID"]
+
+    v2 = tmp_path / "v2"
+    proc = run_cli(gitconfig, "generate", "--tree", str(xen_tree), "--out", str(v2),
+                   "--version", "2", "--in-reply-to", v1_id)
+    assert proc.returncode == 0, proc.stderr
+    assert f"threaded: every file replies to {v1_id}" in proc.stdout
+    files = sorted(v2.glob("*.patch"))
+    compare_golden(files, "sif-hvm-ghcb-v2", regen_golden)
+    texts = [f.read_text() for f in files]
+    assert all(f"\nIn-Reply-To: {v1_id}\n" in t.split("\n\n", 1)[0] for t in texts)
+    assert [t.split("Subject: ", 1)[1][:18] for t in texts] == [
+        f"[RFC PATCH v2 {n}/3]" for n in range(4)]
+    # The cover letter answers each point of the review of v1 (seed thread).
+    changes = texts[0].split("Changes since v1:\n", 1)[1].split("\n\n", 1)[0]
+    items = [i for i in re.split(r"(?m)^ - ", changes) if i.strip()]
+    assert [i.split(" (Roger)")[0] for i in items] == [
+        "Vendor terminology in a vendor-neutral interface",
+        "Duplicating an architectural discovery path",
+        "How OVMF and grub pass this on", "More SEV data as SIF_ flags later"]
+    flat = " ".join(changes.split())
+    for words in ("the name stays", "SIF_VIRT_P2M_4TOOLS", "CPUID raises #VC",
+                  "location is undefined for PVH", "PVH direct boot", "PVH modules"):
+        assert words in flat, words
+    # Each patch's "Changes in v2:" sits after its "---", where git am drops it.
+    assert "\n---\nChanges in v2:\n - Say in the comment" in texts[1]
+    assert "Changes in v2" not in texts[2]  # patch 2 did not change
+    assert "\n---\nChanges in v2:\n - Refuse ghcb=1 for guests other than PVH" in texts[3]
+    assert "LOG(ERROR, \"ghcb=1 is only supported for PVH guests\");" in texts[3]
+    fresh = tmp_path / "fresh"
+    subprocess.run(["git", "clone", "-q", "--shared", str(xen_tree), str(fresh)], check=True)
+    git(fresh, "am", "-q", *map(str, files[1:]), env={"GIT_CONFIG_GLOBAL": str(gitconfig)})
+    assert "Changes in v2" not in git(fresh, "log", "-3", "--format=%B")
+
+    # send's dry run: v2's cover replies to v1's, its patches to v2's cover.
+    proc = run_cli(gitconfig, "send", str(v2), "--tree", str(xen_tree), "--in-reply-to", v1_id,
+                   "--mbox", str(tmp_path / "v2.mbox"))
+    assert proc.returncode == 0, proc.stderr
+    cover, *patches = _mbox(tmp_path / "v2.mbox")
+    assert cover["In-Reply-To"] == v1_id and cover["References"] == v1_id
+    for p in patches:
+        assert p["In-Reply-To"] == cover["Message-ID"]
+        assert p["References"].split() == [v1_id, cover["Message-ID"]]
+
+
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_master_columns_meaning_and_changelog(xen_git, tmp_path, gitconfig, version):
+    # xen.git master (local only): other file contents, same anchors; its
+    # CHANGELOG.md has an UNRELEASED section, so patch 3 adds the entry.
+    tree = tmp_path / "master"
+    subprocess.run(["git", "clone", "-q", "--shared", "--branch", "master", str(xen_git),
+                    str(tree)], check=True)
+    out = tmp_path / "series"
+    proc = run_cli(gitconfig, "generate", "--tree", str(tree), "--out", str(out), "--format",
+                   "json", "--version", version)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+    assert checks["columns"]["ok"] and checks["meaning"]["ok"]
+    assert len(checks["meaning"]["details"]) == 4
+    patch3 = sorted(out.glob("*.patch"))[3].read_text()
+    entry = patch3.split("+++ b/CHANGELOG.md\n", 1)[1].split("\ndiff --git", 1)[0]
+    assert " ### Added\n+ - On x86, the xl.cfg option \"ghcb\"" in entry
+    for text in (f.read_text() for f in sorted(out.glob("*.patch"))):
+        assert not selfcheck.column_findings("x.patch", text)

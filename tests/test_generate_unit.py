@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
 from pathlib import Path
 
@@ -12,7 +13,13 @@ from xenpatch.abi.headercheck import header_sets
 from xenpatch.abi.model import AbiModel, ArchModel, Family, Macro, Source
 from xenpatch.errors import ConfigError, InputError
 from xenpatch.generate.command import git_date
-from xenpatch.generate.compose import apply_ocaml_cdf, compose, define_lines
+from xenpatch.generate.compose import (
+    apply_changelog,
+    apply_ocaml_cdf,
+    commit_message,
+    compose,
+    define_lines,
+)
 from xenpatch.generate.edit import Anchor, AnchorError, locate
 from xenpatch.generate.flag import (
     BitUnavailable,
@@ -24,6 +31,7 @@ from xenpatch.generate.flag import (
 )
 from xenpatch.generate.golang import carry_delta
 from xenpatch.generate.render import make_env, pad, reflow
+from xenpatch.generate.selfcheck import judge_columns, judge_meaning, normalize
 from xenpatch.generate.spec import load_change, parse_change
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -223,9 +231,14 @@ def test_define_goes_before_the_reserved_mask_aligned_and_wrapped():
     assert plan.insert_index == 875  # after the continuation line of SIF_VIRT_P2M_4TOOLS
     assert (plan.value_column, plan.comment_column, plan.comment_style) == (26, 34, "trailing")
     text = define_lines(make_env(), spec, plan)
-    assert text == ("#define SIF_HVM_GHCB      (1<<5)  /* Domain is SEV-ES/SNP guest that requires */\n"
-                    "                                  /* use of GHCB. */\n")
-    assert all(len(line) <= 80 for line in text.splitlines())
+    assert text == ("#define SIF_HVM_GHCB      (1<<5)  /* The flag is a hint from the domain */\n"
+                    "                                  /* builder that the guest is an SEV-ES/SNP */\n"
+                    "                                  /* guest and may use the GHCB MSR protocol */\n"
+                    "                                  /* before it has an IDT; the guest must */\n"
+                    "                                  /* verify this (e.g. via the SEV_STATUS */\n"
+                    "                                  /* MSR) before relying on it. */\n")
+    # CODING_STYLE: less than 80 columns.
+    assert max(len(line) for line in text.splitlines()) == 79
 
 
 def test_header_model_mismatch_is_an_input_error():
@@ -243,12 +256,15 @@ def test_compose_only_touches_what_each_patch_names():
     files = {"xen/include/public/xen.h": XEN_H, "docs/misc/pvh.pandoc": docs}
     one = parse_change("x", {**CHANGES["sif-hvm-ghcb"], "patches": [
         {"subject": "s", "body": "b", "parts": ["define", "docs"]}]})
-    (patch,) = compose(one, plan, files.__getitem__, make_env(), identity="A <a@b>", signoff=False)
+    (patch,), notes = compose(one, plan, files.__getitem__, make_env(), identity="A <a@b>",
+                              signoff=False)
+    assert notes == ()
     assert [p for p, _ in patch.files] == ["docs/misc/pvh.pandoc", "xen/include/public/xen.h"]
     new_docs = dict(patch.files)["docs/misc/pvh.pandoc"]
     assert new_docs.index("## SEV-ES/SNP guests ##") < new_docs.index("## AP startup ##")
     assert "Signed-off-by" not in patch.message
-    (signed,) = compose(one, plan, files.__getitem__, make_env(), identity="A <a@b>", signoff=True)
+    (signed,), _ = compose(one, plan, files.__getitem__, make_env(), identity="A <a@b>",
+                           signoff=True)
     assert signed.message.endswith("\n\nSigned-off-by: A <a@b>\n")
 
 
@@ -313,3 +329,150 @@ def test_git_date():
         git_date("soon", {})
     with pytest.raises(ConfigError, match="SOURCE_DATE_EPOCH='x'"):
         git_date("", {"SOURCE_DATE_EPOCH": "x"})
+
+
+# --- versions, meaning, columns, CHANGELOG.md (issue 12) -------------------------
+
+def test_version_2_applies_the_v2_table():
+    v1 = load_change(CHANGES, "sif-hvm-ghcb")
+    v2 = load_change(CHANGES, "sif-hvm-ghcb", 2)
+    assert (v1.version, v1.changes, v1.toolstack.only_type) == (1, (), None)
+    assert v2.version == 2 and len(v2.changes) == 4
+    assert v2.toolstack.only_type == "pvh" and v2.toolstack.conflicts == ("pvh.pvshim",)
+    assert v2.toolstack.option == v1.toolstack.option  # the other keys are kept
+    assert [len(dict(p.changelog).get(2, ())) for p in v2.patches] == [2, 0, 1]
+    assert "AMD SEV-ES/SNP" in v2.meaning and "AMD" not in v1.meaning
+    # {meaning} is filled in everywhere it is used, with the version's sentence.
+    assert v2.meaning in v2.docs.text and v2.meaning in v2.patches[0].body
+    assert v1.comment == v1.meaning
+    assert v2.credits == v1.credits and "Teddy Astie" in v1.credits[0]
+
+
+@pytest.mark.parametrize("change, version, key", [
+    ({}, 3, "changes.sif-hvm-ghcb.v3 is missing"),
+    ({"v2": {"cover_body": "x"}}, 2, "changes.sif-hvm-ghcb.v2.changes is missing"),
+    ({"v2": {"changes": ["a"], "colour": "red"}}, 2, "unknown key changes.sif-hvm-ghcb.v2.colour"),
+    ({"v2": {"changes": ["a"], "patches": [{"changes": []}]}}, 2,
+     "changes.sif-hvm-ghcb.v2.patches must list one table per patch (3)"),
+    ({"v1": {"changes": ["a"]}}, 1, "changes.sif-hvm-ghcb.v1: versions start at v2"),
+    ({"credits": ["Signed-off-by: Teddy Astie <teddy.astie@vates.tech>"]}, 1,
+     "a Signed-off-by is given only by its author"),
+    ({"meaning": None}, 1, "{meaning} is used but no meaning is given"),
+    ({"requires": {"pattern": "(", "what": "w", "absent": "a"}}, 1,
+     "changes.sif-hvm-ghcb.requires.pattern = '('"),
+])
+def test_bad_versions_and_credits_name_the_key(change, version, key):
+    raw = copy.deepcopy(CHANGES["sif-hvm-ghcb"])
+    for k, v in change.items():
+        if v is None:
+            raw.pop(k, None)
+        else:
+            raw[k] = v
+    with pytest.raises(ConfigError) as e:
+        parse_change("sif-hvm-ghcb", raw, version)
+    assert key in str(e.value)
+
+
+@pytest.mark.parametrize("toolstack, key", [
+    ({"arch": "arm"}, "toolstack.arch = 'arm': only \"x86\""),
+    ({"only_type": "kvm"}, "toolstack.only_type = 'kvm'"),
+    ({"conflicts": ["pvshim"]}, "toolstack.conflicts: 'pvshim' is not TYPE.MEMBER"),
+])
+def test_bad_toolstack_names_the_key(toolstack, key):
+    raw = copy.deepcopy(CHANGES["sif-hvm-ghcb"])
+    raw["toolstack"].update(toolstack)
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        parse_change("sif-hvm-ghcb", raw)
+
+
+def _patch_file(message: str, path: str, added: list[str]) -> str:
+    body = "".join(f"+{line}\n" for line in added)
+    return (f"From 0 Mon Sep 17 00:00:00 2001\nFrom: A <a@b>\nSubject: [PATCH 1/1] s\n\n"
+            f"{message}\n---\n {path} | 1 +\n 1 file changed, 1 insertion(+)\n\n"
+            f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1 +1,2 @@\n"
+            f" x\n{body}-- \nxenpatch\n")
+
+
+def test_columns_self_check_finds_the_line_over_its_limit():
+    ok = _patch_file("m" * 75, "xen/include/public/xen.h", ["#" * 79])
+    assert judge_columns([("0001-x.patch", ok)]).ok
+    long_code = _patch_file("message", "xen/include/public/xen.h", ["#define X 1", "#" * 80])
+    result = judge_columns([("0001-x.patch", long_code)])
+    assert not result.ok
+    assert result.details == ("0001-x.patch:16: xen/include/public/xen.h: added line of 80 "
+                              "columns (at most 79): ########################################...",)
+    tab = _patch_file("message", "tools/libs/light/libxl_x86.c", ["\t" * 9 + "x" * 8])
+    assert "added line of 80 columns" in judge_columns([("0001-x.patch", tab)]).details[0]
+    long_message = _patch_file("m" * 76, "xen/include/public/xen.h", ["x"])
+    assert "0001-x.patch:5: message line of 76 columns" in \
+        judge_columns([("0001-x.patch", long_message)]).details[0]
+    go = _patch_file("message", "tools/golang/xenlight/helpers.gen.go", ["x" * 120])
+    assert judge_columns([("0001-x.patch", go)]).ok  # gengotypes.py's output is Xen's own
+
+
+def test_meaning_self_check_wants_the_sentence_unaltered_in_substance():
+    spec = load_change(CHANGES, "sif-hvm-ghcb")
+    one = parse_change("x", {**CHANGES["sif-hvm-ghcb"], "patches": [
+        {"subject": "s", "body": "Why.\n\n{meaning}", "parts": ["define", "docs"]}]})
+    wrapped = ["#define SIF_HVM_GHCB (1<<5) /* " + spec.meaning[:60] + " */",
+               "                           /* " + spec.meaning[60:] + " */"]
+    docs = ("Some text. `" + spec.meaning.replace(" ", "\n", 3) + "`").split("\n")
+    header = _patch_file("Why.\n\n" + spec.meaning, "xen/include/public/xen.h", wrapped)
+    pvh = _patch_file("x", "docs/misc/pvh.pandoc", docs)
+    files = [("0001-x.patch", header.replace("-- \nxenpatch\n", "")
+              + "diff --git " + pvh.split("\ndiff --git ", 1)[1])]
+    assert judge_meaning(one, "xen/include/public/xen.h", files).ok
+    altered = [(n, t.replace("must verify", "may verify", 1)) for n, t in files]
+    result = judge_meaning(one, "xen/include/public/xen.h", altered)
+    assert not result.ok and result.details[0].startswith("0001-x.patch (message): does not say")
+    assert normalize("/* A B */\n+ * c  d\nB<e> `f`") == "a b c d e f"
+
+
+MASTER_CHANGELOG = """\
+# Changelog
+
+## [4.23.0 UNRELEASED](https://xenbits.xenproject.org/gitweb/?p=xen.git;a=shortlog;h=staging) - TBD
+
+### Changed
+ - something
+
+### Added
+
+### Removed
+ - old
+
+## [4.22.0](https://example) - 2026-07-30
+
+### Added
+ - older
+"""
+
+
+def test_changelog_entry_goes_under_added_of_unreleased_only():
+    env = make_env()
+    entry = "On x86, the xl.cfg option \"ghcb\" " + "word " * 20
+    new = apply_changelog(MASTER_CHANGELOG, env, entry)
+    assert new is not None
+    added = new.split("### Added\n", 1)[1].split("\n### Removed", 1)[0]
+    assert added.startswith(" - On x86, the xl.cfg option") and added.endswith("\n")
+    assert all(line.startswith("   ") for line in added.splitlines()[1:] if line)
+    assert all(len(line) <= 79 for line in added.splitlines())
+    assert new.count(" - older") == 1 and new.index(" - On x86") < new.index("### Removed")
+    # No "### Added" yet: made before "### Removed".
+    bare = MASTER_CHANGELOG.replace("### Added\n\n", "", 1)
+    made = apply_changelog(bare, env, "entry")
+    assert made is not None and "### Added\n - entry\n\n### Removed" in made
+    # A stable tree (newest section released): nothing.
+    assert apply_changelog(MASTER_CHANGELOG.split("## [4.22.0]")[0].replace(
+        "4.23.0 UNRELEASED", "4.17.5"), env, "x") is None
+
+
+def test_commit_message_puts_changes_after_the_cut_line():
+    v2 = load_change(CHANGES, "sif-hvm-ghcb", 2)
+    text = commit_message(make_env(), v2.patches[2], identity="A <a@b>", signoff=True)
+    message, cut, notes = text.partition("\n---\n")
+    assert message.endswith("\n\nSigned-off-by: A <a@b>") and cut
+    assert notes.startswith("Changes in v2:\n - Refuse ghcb=1 for guests other than PVH:")
+    assert all(len(line) <= 75 for line in text.splitlines())
+    assert "---" not in commit_message(make_env(), v2.patches[1], identity="A <a@b>",
+                                       signoff=True)

@@ -99,6 +99,8 @@ def build_parser() -> _Parser:
     so.add_argument("--signoff", dest="signoff", action="store_true", default=None)
     so.add_argument("--no-signoff", dest="signoff", action="store_false")
     gen.add_argument("--changelog", metavar="TEXT", help="'Changes in vN:' text for the cover letter")
+    gen.add_argument("--in-reply-to", metavar="MESSAGE_ID",
+                     help="thread the series to the previous version's cover letter")
     gen.add_argument("--build-check", action="store_true", help="also build libxenguest, libxl and xl")
     gen.add_argument("--format", choices=("json", "text"), default="text")
     gen.set_defaults(handler="generate")

@@ -176,12 +176,15 @@ def set_branch(repo: git.Repo, branch: str, sha: str, description: str | None = 
 
 
 def format_patch(repo: git.Repo, base: str, branch: str, out: Path, *, subject_prefix: str,
-                 ident: dict[str, str], signature: str) -> list[Path]:
+                 ident: dict[str, str], signature: str,
+                 in_reply_to: str | None = None) -> list[Path]:
     """``git format-patch`` of BASE..BRANCH into OUT with a cover letter from the branch
-    description (first paragraph: subject) and ``base-commit:``; returns the files in order."""
+    description (first paragraph: subject) and ``base-commit:``; returns the files in order.
+    IN_REPLY_TO: every file gets ``In-Reply-To:``/``References:`` that Message-ID."""
     args = ["format-patch", "-q", "-o", str(out), "--cover-letter",
             "--cover-from-description=subject", f"--subject-prefix={subject_prefix}",
             f"--base={base}", f"--signature={signature}", "--numbered",
+            *([f"--in-reply-to={in_reply_to}"] if in_reply_to else []),
             f"{base}..refs/heads/{branch}"]
     listing = _git(repo, *args, env=ident, what="format-patch")
     del listing

@@ -8,6 +8,11 @@ The tree is ``--tree``, else ``[tree].path``, else the Xen 4.17.5 tree that
 ``scripts/fetch_xen.py xen-4.17`` fetches from Debian (cached in
 ``~/.cache/xenpatch``).  Dates come from ``[series].date``, else
 ``$SOURCE_DATE_EPOCH``, else the clock, so reruns can be byte-identical.
+
+``--version N`` applies the change's ``[changes.NAME.v2]`` ... ``vN`` tables
+(spec.py); ``--in-reply-to`` (or the table's ``in_reply_to``) threads every
+file to the previous version's cover letter, as ``git format-patch
+--in-reply-to`` does; ``send --in-reply-to`` the same Message-ID mails it so.
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .. import xentree
 from ..config import Config, series_date
-from ..errors import ConfigError
+from ..errors import ConfigError, FindingsError
+from ..mail.compose import check_message_id
+from ..result import Result
 from .spec import load_change
 
 
@@ -79,6 +87,9 @@ def summary_text(result: Any) -> str:
                 lines.append(f"         ... and {len(c.details) - MAX_DETAILS} more "
                              "(--format json lists them all)")
     lines += [f"  note {n}" for n in result.notes]
+    if result.in_reply_to:
+        lines.append(f"  threaded: every file replies to {result.in_reply_to} (send it with "
+                     f"--in-reply-to {result.in_reply_to})")
     if result.files:
         lines.append(f"wrote {len(result.files)} files to {result.files[0].parent}:")
         lines += [f"  {f.name}" for f in result.files]
@@ -94,26 +105,35 @@ def summary_json(result: Any) -> dict[str, Any]:
         "checks": [{"name": c.name, "ok": c.ok, "summary": c.summary, "details": list(c.details)}
                    for c in result.checks],
         "subjects": list(result.subjects), "files": [str(f) for f in result.files],
-        "notes": list(result.notes),
+        "notes": list(result.notes), "in_reply_to": result.in_reply_to,
     }
 
 
-def generate(args: argparse.Namespace, config: Config) -> int:
+def generate(args: argparse.Namespace, config: Config) -> Result:
     """The ``generate`` command (see the module docstring for exit codes)."""
-    from ..cli import emit, emit_json
     from . import buildcheck
-    from .series import generate_series, open_tree, require_ok
+    from .series import generate_series, open_tree
 
     key = args.change or config.get("series", "default_change")
-    spec = load_change(config.changes, key)
+    version = config.get("series", "version")
+    spec = load_change(config.changes, key, version,
+                       fallback=bool(config.get("series", "changelog")))
     tree = xentree.resolve(config)
     out = config.resolve_path(config.get("series", "out"))
     open_tree(tree)  # a missing, foreign or dirty tree is named before anything else
     opts = options(config, tree, out, bool(getattr(args, "build_check", False)))
-    result = generate_series(spec, opts, build=buildcheck.build_check if opts.build_check else None)
+    reply = getattr(args, "in_reply_to", None)
+    if reply:
+        opts = replace(opts, in_reply_to=check_message_id(reply))
+    build = buildcheck.checker(spec) if opts.build_check else None
+    result = generate_series(spec, opts, build=build)
+    failed = [c.name for c in result.checks if not c.ok]
+    # Exit 1 (FindingsError's code) with the summary: what failed, and why.
+    code = FindingsError.exit_code if failed else 0
+    messages = (f"xenpatch: self-check failed ({', '.join(failed)}): nothing written",) \
+        if failed else ()
     if getattr(args, "format", "text") == "json":
-        emit_json(summary_json(result))
-    elif not getattr(args, "quiet", False) or not result.ok:
-        emit(summary_text(result))
-    require_ok(result)
-    return 0
+        return Result.of_json(summary_json(result), code, messages=messages)
+    if not getattr(args, "quiet", False) or failed:
+        return Result(code, summary_text(result), messages=messages)
+    return Result(code, messages=messages)

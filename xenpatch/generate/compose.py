@@ -16,9 +16,9 @@ import jinja2
 from .edit import Anchor, AnchorError, insert_at, locate, replace_line, split_lines
 from .flag import FlagPlan, wrap_words
 from .render import render
-from .spec import CDF_FAMILY, ChangeSpec
+from .spec import CDF_FAMILY, ChangeSpec, PatchSpec
 
-COLUMNS = 80  # Xen's CODING_STYLE: lines of at most 80 characters
+COLUMNS = 79  # Xen's CODING_STYLE: "Lines should be less than 80 characters in length"
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,22 @@ class Edit:
     anchor: Anchor
 
 
-# Where the toolstack hunks go.  Checked against Xen 4.17.5 and master.
+# Where the toolstack hunks go.  Checked against Xen 4.17.5 and master.  An
+# x86-only option lives where Xen keeps them (0570d7f276, msr_relaxed):
+# arch_x86 of the IDL, its default and use in libxl_x86.c; it is validated in
+# libxl__arch_domain_prepare_config() (as d057628757 refuses an Arm option on
+# x86) and refused by libxl_arm.c.
+def _in_function(what: str, function: str, line: str, *, where: str = "after",
+                 last: bool = False) -> Anchor:
+    return Anchor(f"{what} in {function}()", (rf"^int {re.escape(function)}\(", line),
+                  where=where, stop=r"^\}", last=last)
+
+
+_PREPARE = "libxl__arch_domain_prepare_config"
+_BEFORE_PREPARE = Anchor(f"'int {_PREPARE}('", (rf"^int {_PREPARE}\(",), where="before")
+_PREPARE_RETURN = _in_function("the last 'return 0;'", _PREPARE, r"^    return 0;",
+                               where="before", last=True)
+
 TOOLSTACK_EDITS: dict[str, tuple[Edit, ...]] = {
     "xenguest": (
         Edit("tools/include/xenguest.h", "xenguest/xc_dom_image-field.h.j2",
@@ -41,28 +56,33 @@ TOOLSTACK_EDITS: dict[str, tuple[Edit, ...]] = {
     ),
     "libxl": (
         Edit("tools/libs/light/libxl_types.idl", "libxl/types.idl.j2",
-             Anchor("the end of the \"pvh\" Struct of libxl_domain_build_info",
-                    (r'^(?P<indent>\s*\("pvh", Struct\(None, \[)\(', r"^\s*\]\)\),"),
+             Anchor("the end of the \"arch_x86\" Struct of libxl_domain_build_info",
+                    (r'^(?P<indent>\s*\("arch_x86", Struct\(None, \[)\(', r"^\s*\]\)\),"),
                     where="before")),
         Edit("tools/include/libxl.h", "libxl/libxl-have.h.j2",
              Anchor("the last '#define LIBXL_HAVE_*'", (r"^#define LIBXL_HAVE_\w+",), last=True)),
-        Edit("tools/libs/light/libxl_create.c", "libxl/create-default.c.j2",
-             Anchor("'case LIBXL_DOMAIN_TYPE_PVH:' in libxl__domain_build_info_setdefault()",
-                    (r"^int libxl__domain_build_info_setdefault\(",
-                     r"^\s+case LIBXL_DOMAIN_TYPE_PVH:"), stop=r"^\}")),
-        Edit("tools/libs/light/libxl_dom.c", "libxl/dom-build.c.j2",
-             Anchor("'dom->container_type = XC_DOM_HVM_CONTAINER;' in libxl__build_hvm()",
-                    (r"^int libxl__build_hvm\(",
-                     r"^\s+dom->container_type = XC_DOM_HVM_CONTAINER;"), stop=r"^\}")),
+        Edit("tools/libs/light/libxl_x86.c", "libxl/x86-valid.c.j2", _BEFORE_PREPARE),
+        Edit("tools/libs/light/libxl_x86.c", "libxl/prepare-call.c.j2", _PREPARE_RETURN),
+        Edit("tools/libs/light/libxl_x86.c", "libxl/x86-build.c.j2",
+             _in_function("the last 'return 0;'", "libxl__arch_domain_init_hw_description",
+                          r"^    return 0;", where="before", last=True)),
+        Edit("tools/libs/light/libxl_x86.c", "libxl/x86-default.c.j2",
+             _in_function("the msr_relaxed default", "libxl__arch_domain_build_info_setdefault",
+                          r"^\s+libxl_defbool_setdefault\(&b_info->arch_x86\.msr_relaxed,")),
+        Edit("tools/libs/light/libxl_arm.c", "libxl/arm-refuse.c.j2", _BEFORE_PREPARE),
+        Edit("tools/libs/light/libxl_arm.c", "libxl/prepare-call.c.j2", _PREPARE_RETURN),
         Edit("tools/xl/xl_parse.c", "libxl/xl-parse.c.j2",
-             Anchor("'if (b_info->type == LIBXL_DOMAIN_TYPE_PVH) {' in parse_config_data()",
-                    (r"^void parse_config_data\(",
-                     r"^\s+if \(b_info->type == LIBXL_DOMAIN_TYPE_PVH\) \{"), stop=r"^\}")),
+             Anchor("the last 'xlu_cfg_destroy(config);' in parse_config_data()",
+                    (r"^void parse_config_data\(", r"^    xlu_cfg_destroy\(config\);"),
+                    where="before", stop=r"^\}", last=True)),
         Edit("docs/man/xl.cfg.5.pod.in", "libxl/xl-cfg.pod.j2",
-             Anchor("the '=back' closing '=head4 PVH guest options'",
-                    (r"^=head4 PVH guest options", r"^=back"), where="before")),
+             Anchor("the '=back' closing '=head3 x86' (Architecture Specific options)",
+                    (r"^=head3 x86\s*$", r"^=back"), where="before", stop=r"^=head",
+                    last=True)),
     ),
 }
+
+CHANGELOG = "CHANGELOG.md"
 
 
 # The OCaml bindings of XEN_DOMCTL_CDF_* (part "ocaml-cdf"): the variant in
@@ -96,7 +116,7 @@ def define_lines(env: jinja2.Environment, spec: ChangeSpec, plan: FlagPlan) -> s
                   value_prefix=plan.value_prefix, value_suffix=plan.value_suffix,
                   value_column=plan.value_column, comment_style=plan.comment_style,
                   comment_column=plan.comment_column, comment_indent=plan.comment_indent,
-                  comment_lines=list(lines))
+                  comment_lines=list(lines), columns=COLUMNS)
 
 
 def apply_define(text: str, env: jinja2.Environment, spec: ChangeSpec, plan: FlagPlan) -> str:
@@ -146,10 +166,47 @@ def apply_ocaml_cdf(text: str, env: jinja2.Environment, spec: ChangeSpec, plan: 
     return insert_at(text, where.index, hunk)
 
 
+def apply_changelog(text: str, env: jinja2.Environment, entry: str) -> str | None:
+    """CHANGELOG.md with ENTRY under "### Added" of its UNRELEASED section (made if
+    missing); None when the newest section is a release (a stable tree)."""
+    lines = split_lines(text)
+    top = next((i for i, line in enumerate(lines) if line.startswith("## [")), None)
+    if top is None or "UNRELEASED" not in lines[top]:
+        return None
+    end = next((i for i in range(top + 1, len(lines)) if lines[i].startswith("## ")),
+               len(lines))
+    hunk = render(env, "changelog.md.j2", text=entry)
+    added = next((i for i in range(top + 1, end) if re.match(r"^### Added\s*$", lines[i])),
+                 None)
+    if added is None:
+        # Keep a Changelog's order in Xen's file: Changed, Added, Removed.
+        at = next((i for i in range(top + 1, end) if re.match(r"^### Removed", lines[i])), end)
+        return insert_at(text, at, "### Added\n" + hunk + "\n")
+    stop = next((i for i in range(added + 1, end) if lines[i].startswith("#")), end)
+    at = stop
+    while at > added + 1 and not lines[at - 1].strip():
+        at -= 1
+    return insert_at(text, at, hunk)
+
+
+def commit_message(env: jinja2.Environment, patch: PatchSpec, *, identity: str,
+                   signoff: bool) -> str:
+    """The commit message of PATCH; its "Changes in vN:" lists go after a ``---`` line,
+    which ``git am`` drops (docs/process/sending-patches.pandoc)."""
+    changelog = [(v, items) for v, items in patch.changelog if items]
+    message = render(env, "commit-message.txt.j2", subject=patch.subject, body=patch.body,
+                     signoff=signoff, identity=identity, changelog=changelog)
+    return message.rstrip("\n") + "\n"
+
+
 def compose(spec: ChangeSpec, plan: FlagPlan, read: Callable[[str], str],
-            env: jinja2.Environment, *, identity: str, signoff: bool) -> tuple[PatchText, ...]:
-    """The patches of SPEC: READ(path) gives a file of the base tree (InputError if absent)."""
+            env: jinja2.Environment, *, identity: str, signoff: bool,
+            optional: Callable[[str], str | None] | None = None
+            ) -> tuple[tuple[PatchText, ...], tuple[str, ...]]:
+    """The patches of SPEC and notes on what was left out: READ(path) gives a file of the
+    base tree (InputError if absent), OPTIONAL(path) None for a file it may lack."""
     state: dict[str, str] = {}
+    notes: list[str] = []
 
     def get(path: str) -> str:
         if path not in state:
@@ -161,11 +218,27 @@ def compose(spec: ChangeSpec, plan: FlagPlan, read: Callable[[str], str],
         touched: list[str] = []
         for part in patch.parts:
             touched += _apply_part(part, spec, plan, env, get, state)
-        message = render(env, "commit-message.txt.j2", subject=patch.subject, body=patch.body,
-                         signoff=signoff, identity=identity)
-        out.append(PatchText(patch.subject, message.rstrip("\n") + "\n",
+        if "libxl" in patch.parts and spec.toolstack and spec.toolstack.changelog:
+            touched += _changelog(spec.toolstack.changelog, env, state, optional, notes)
+        message = commit_message(env, patch, identity=identity, signoff=signoff)
+        out.append(PatchText(patch.subject, message,
                              tuple(sorted((p, state[p]) for p in set(touched)))))
-    return tuple(out)
+    return tuple(out), tuple(notes)
+
+
+def _changelog(entry: str, env: jinja2.Environment, state: dict[str, str],
+               optional: Callable[[str], str | None] | None, notes: list[str]) -> list[str]:
+    text = state.get(CHANGELOG) or (optional(CHANGELOG) if optional else None)
+    if text is None:
+        notes.append(f"no {CHANGELOG} in the tree: no changelog entry")
+        return []
+    new = apply_changelog(text, env, entry)
+    if new is None:
+        notes.append(f"{CHANGELOG}: the newest section is a release, not UNRELEASED (a stable "
+                     "tree): no changelog entry")
+        return []
+    state[CHANGELOG] = new
+    return [CHANGELOG]
 
 
 def _apply_part(part: str, spec: ChangeSpec, plan: FlagPlan, env: jinja2.Environment,

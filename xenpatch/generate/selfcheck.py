@@ -6,18 +6,25 @@ error-level finding of ``abi check`` that the base did not have; (c)
 ``abi-diff``: base and result differ only by the new macro (and the
 ``*_MAX`` marker moved to it), on every arch; (d) ``header-compile``: the
 touched public headers pass Xen's ``headers.chk``/``headers99.chk``/
-``headers++.chk``; (e) ``build`` (``--build-check``): libxenguest, libxl and
-xl compile.  The judging functions are pure; ``series.py`` runs them.
+``headers++.chk``; (e) ``columns``: every added line within Xen's limit for
+its file and every message line within 75; (f) ``meaning``: the change's
+meaning sentence, in substance, in the header comment, the docs, xl.cfg(5)
+and the first patch's message; (g) ``build`` (``--build-check``):
+libxenguest, libxl and xl compile, and the rendered validation takes its
+error paths (buildcheck.py).  The judging functions are pure;
+``series.py`` runs them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..abi.diff import Change
 from ..abi.headercheck import HeaderResult
 from ..abi.model import AbiModel
+from .spec import ChangeSpec
 
 
 @dataclass(frozen=True)
@@ -99,3 +106,107 @@ def judge_headers(results: Sequence[HeaderResult]) -> CheckResult:
     done = ", ".join(f"{r.check} {r.header}" for r in results)
     return CheckResult("header-compile", True, f"{len(results)} header check(s) pass",
                        (done,) if done else ())
+
+
+# Xen's limits.  CODING_STYLE: "Lines should be less than 80 characters in
+# length" (the hypervisor, the public headers and the tools alike; the docs
+# wrap the same way).  docs/process/sending-patches.pandoc: commit message
+# lines of at most 75 characters.  Files that Xen's own generators write are
+# exempt: gengotypes.py emits unwrapped Go.
+CODE_MAX = 79
+MESSAGE_MAX = 75
+GENERATED = re.compile(r"^tools/golang/xenlight/\w+\.gen\.go$")
+_DIFFSTAT = re.compile(r"^( \S.* \| +(\d+ [+-]*|Bin .*)| \d+ files? changed.*)$")
+_TRAILER = re.compile(r"^[A-Z][A-Za-z-]+: .*(<[^>]+@[^>]+>|https?://\S+)")
+
+
+def _limit(path: str) -> int | None:
+    return None if GENERATED.match(path) else CODE_MAX
+
+
+def column_findings(name: str, text: str) -> list[str]:
+    """Lines of the patch file NAME over Xen's limits: its message (up to the diffstat)
+    and, after it, each added line against its file's limit."""
+    bad: list[str] = []
+    head, _, rest = text.partition("\n\n")
+    message, sep, diff = rest.partition("\ndiff --git ")
+    shortlog = re.compile(r"^\S.* \(\d+\):$")
+    for n, line in enumerate(message.splitlines(), head.count("\n") + 3):
+        if name.startswith("0000-") and shortlog.match(line):
+            break  # the cover letter's shortlog and diffstat are git's
+        if line == "-- " or _DIFFSTAT.match(line) or _TRAILER.match(line):
+            continue
+        if len(line) > MESSAGE_MAX:
+            bad.append(f"{name}:{n}: message line of {len(line)} columns (at most "
+                       f"{MESSAGE_MAX}): {line[:40]}...")
+    path = None
+    offset = text.count("\n", 0, len(head) + 2 + len(message) + len(sep)) + 1
+    for n, line in enumerate(("diff --git " + diff if sep else "").splitlines(), offset):
+        if line.startswith("+++ "):
+            path = line[6:] if line.startswith("+++ b/") else None
+        elif line.startswith("+") and path is not None:
+            limit = _limit(path)
+            width = len(line[1:].expandtabs(8))
+            if limit is not None and width > limit:
+                bad.append(f"{name}:{n}: {path}: added line of {width} columns (at most "
+                           f"{limit}): {line[1:41].strip()}...")
+    return bad
+
+
+def judge_columns(files: Sequence[tuple[str, str]]) -> CheckResult:
+    """Every added line within its file's limit and every message line within 75."""
+    bad = [b for name, text in files for b in column_findings(name, text)]
+    if bad:
+        return CheckResult("columns", False, f"{len(bad)} line(s) over Xen's limits", tuple(bad))
+    return CheckResult("columns", True, f"added lines <= {CODE_MAX} columns, messages <= "
+                       f"{MESSAGE_MAX} (generated Go exempt)")
+
+
+def normalize(text: str) -> str:
+    """TEXT as words only: comment marks, pod and markdown markup, '+' of diff lines and
+    line breaks gone, lower case (what "unaltered in substance" compares)."""
+    text = re.sub(r"(?m)^\+", "", text)
+    text = re.sub(r"(?m)/\*|\*/|^\s*\*(?=\s)", " ", text)
+    text = re.sub(r"[BCIL]<([^<>]*)>", r"\1", text)
+    text = text.replace("`", "")
+    return " ".join(text.split()).lower()
+
+
+def added_text(text: str, path: str) -> str:
+    """The lines a patch file adds to PATH, joined."""
+    out, current = [], None
+    _, sep, diff = text.partition("\ndiff --git ")
+    for line in diff.splitlines() if sep else []:
+        if line.startswith("+++ "):
+            current = line[6:]
+        elif line.startswith("+") and current == path:
+            out.append(line[1:])
+    return "\n".join(out)
+
+
+def judge_meaning(spec: ChangeSpec, header: str,
+                  patches: Sequence[tuple[str, str]]) -> CheckResult | None:
+    """The meaning sentence in the header comment, the docs, xl.cfg(5) and the message of
+    the patch adding the define; None for a change without a meaning."""
+    if spec.meaning is None:
+        return None
+    want = normalize(spec.meaning)
+    places: list[tuple[str, str]] = []
+    for (name, text), patch in zip(patches, spec.patches, strict=False):
+        if "define" in patch.parts:
+            places.append((f"{header} (comment)", added_text(text, header)))
+            places.append((f"{name} (message)", text.split("\n---\n", 1)[0]))
+        if "docs" in patch.parts and spec.docs is not None:
+            places.append((spec.docs.file, added_text(text, spec.docs.file)))
+        if "libxl" in patch.parts:
+            places.append((XL_CFG, added_text(text, XL_CFG)))
+    missing = [where for where, text in places if want not in normalize(text)]
+    if missing:
+        return CheckResult("meaning", False, f"the meaning is not stated in {len(missing)} "
+                           "place(s)", tuple(f"{w}: does not say {spec.meaning!r}"
+                                             for w in missing))
+    return CheckResult("meaning", True, f"the meaning is stated in {len(places)} places",
+                       tuple(w for w, _ in places))
+
+
+XL_CFG = "docs/man/xl.cfg.5.pod.in"

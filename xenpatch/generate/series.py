@@ -3,12 +3,13 @@
 The user's checkout is only read (its commits and objects); commits are made
 on ``xenpatch/<change>-v<N>`` in a temporary ``--shared`` clone, the patch
 files come from ``git format-patch`` there, and they are written to the
-output directory only when every self-check passed (else FindingsError,
-exit 1, and nothing is written).
+output directory only when every self-check passed (else the command exits
+1 and nothing is written).
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import xenpatch
 from .. import gitrepo
 from ..abi.arch import NAMES as ARCH_NAMES
 from ..abi.model import AbiModel
-from ..errors import FindingsError, InputError, UsageError
+from ..errors import InputError, UsageError
 from . import golang, selfcheck
 from .compose import PatchText, compose
 from .flag import FlagPlan, check_name_free, choose_bit, find_family, plan_flag
@@ -42,6 +43,7 @@ class Options:
     email: str
     date: str  # git date: "@<epoch> +0000"
     changelog: str = ""
+    in_reply_to: str | None = None  # Message-ID the cover letter replies to (--in-reply-to)
     templates: Path | None = None
     build_check: bool = False
     arches: tuple[str, ...] = ARCH_NAMES
@@ -62,6 +64,7 @@ class Result:
     files: tuple[Path, ...]  # written (empty when a check failed)
     checks: tuple[selfcheck.CheckResult, ...]
     notes: tuple[str, ...] = ()  # what was skipped or noticed (e.g. Go bindings not regenerated)
+    in_reply_to: str | None = None  # the Message-ID the series replies to
 
     @property
     def ok(self) -> bool:
@@ -112,13 +115,23 @@ def generate_series(spec: ChangeSpec, opts: Options, model_of: ModelFn | None = 
             raise InputError(f"{opts.tree}@{opts.base}: no {path}")
         return data.decode("utf-8")
 
+    def optional(path: str) -> str | None:
+        data = gitrepo.read_file(repo, base, path)
+        return None if data is None else data.decode("utf-8")
+
     plan = plan_flag(spec, fam, bit, read(f"{PUBLIC}{fam.header}"))
     env = make_env(opts.templates)
     ident = f"{opts.name} <{opts.email}>"
-    patches = compose(spec, plan, read, env, identity=ident, signoff=opts.signoff)
+    patches, notes = compose(spec, plan, read, env, identity=ident, signoff=opts.signoff,
+                             optional=optional)
+    missing = missing_requirement(spec, base_model)
+    reply = opts.in_reply_to or spec.in_reply_to
+    notes += _version_notes(spec, opts, reply, missing)
     branch = f"xenpatch/{spec.key}-v{opts.version}"
     cover = render(env, "cover-letter.txt.j2", subject=spec.cover_subject, body=spec.cover_body,
-                   changelog=opts.changelog, version=opts.version)
+                   changelog=opts.changelog, version=opts.version, changes=spec.changes,
+                   credits=spec.credits,
+                   notes=[spec.requires.absent] if missing and spec.requires else [])
     with tempfile.TemporaryDirectory(prefix="xenpatch-generate-") as tmp:
         work = Path(tmp)
         go = golang.regenerate(patches, lambda d: gitrepo.read_files(repo, base, d, golang.SUFFIXES),
@@ -130,16 +143,38 @@ def generate_series(spec: ChangeSpec, opts: Options, model_of: ModelFn | None = 
         gitrepo.set_branch(scratch, branch, head, description=cover.rstrip("\n") + "\n")
         files = gitrepo.format_patch(
             scratch, base, branch, work / "out", subject_prefix=subject_prefix(opts.rfc, opts.version),
-            ident=env_id, signature=f"xenpatch {xenpatch.__version__}")
+            ident=env_id, signature=f"xenpatch {xenpatch.__version__}", in_reply_to=reply)
         checks = _self_checks(spec, opts, scratch, work, base, head, files, base_model, plan,
                               patches, model_of, env_id)
         if all(c.ok for c in checks) and build is not None:
             checks += (build(work, scratch, head),)
         result = Result(spec.key, branch, base, bit, tuple(_subject(f) for f in files), (), checks,
-                        go.notes)
+                        notes + go.notes, reply)
         if not result.ok:
             return result
         return replace(result, files=_write(files, opts.out))
+
+
+def _version_notes(spec: ChangeSpec, opts: Options, reply: str | None,
+                   missing: str | None) -> tuple[str, ...]:
+    notes: tuple[str, ...] = (missing,) if missing else ()
+    if opts.version > 1 and reply is None:
+        notes += (f"v{opts.version} is not threaded to v{opts.version - 1}: give --in-reply-to "
+                  f"(or in_reply_to in [changes.{spec.key}.v{opts.version}]) the Message-ID "
+                  f"of v{opts.version - 1}'s cover letter",)
+    return notes
+
+
+def missing_requirement(spec: ChangeSpec, model: AbiModel) -> str | None:
+    """A note when no macro of MODEL matches SPEC's ``requires.pattern``, else None."""
+    if spec.requires is None:
+        return None
+    rx = re.compile(spec.requires.pattern)
+    if any(rx.search(m.name) for a in model.arches for m in a.macros):
+        return None
+    return (f"requires: the tree has no {spec.requires.what} (no macro matches "
+            f"{spec.requires.pattern!r}): the docs say what the option does, and the cover "
+            "letter says that the tree cannot create such a guest yet")
 
 
 def _commit(scratch: gitrepo.git.Repo, base: str, patches: tuple[PatchText, ...],
@@ -181,7 +216,10 @@ def _self_checks(spec: ChangeSpec, opts: Options, scratch: gitrepo.git.Repo, wor
     public = gitrepo.read_files(scratch, head, PUBLIC.rstrip("/"), (".h",))
     headers = [p[len(PUBLIC):] for p in touched if p.startswith(PUBLIC)]
     hdr = selfcheck.judge_headers(check_headers(public, headers))
-    return (am, findings, diff, hdr)
+    texts = [(f.name, f.read_text(encoding="utf-8")) for f in files]
+    columns = selfcheck.judge_columns(texts)
+    meaning = selfcheck.judge_meaning(spec, plan.path, texts[1:])
+    return (am, findings, diff, hdr, columns) + ((meaning,) if meaning else ())
 
 
 def _am_check(scratch: gitrepo.git.Repo, work: Path, base: str, head: str, patches: list[Path],
@@ -213,11 +251,3 @@ def _write(files: list[Path], out: Path) -> tuple[Path, ...]:
         shutil.rmtree(staging, ignore_errors=True)
         raise UsageError(f"--out {out}: cannot write: {e.strerror}") from e
     return tuple(out / f.name for f in files)
-
-
-def require_ok(result: Result) -> Result:
-    """FindingsError naming the failed checks (the caller prints the summary first)."""
-    failed = [c.name for c in result.checks if not c.ok]
-    if failed:
-        raise FindingsError(f"self-check failed ({', '.join(failed)}): nothing written")
-    return result
