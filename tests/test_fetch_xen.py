@@ -1,20 +1,18 @@
-"""scripts/fetch_xen.py: real Xen from Debian through a private apt configuration."""
+"""xenpatch.fetchxen (and its thin caller scripts/fetch_xen.py): real Xen from Debian through a
+private apt configuration."""
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from xenpatch import fetchxen as fetch_xen
+
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("fetch_xen", ROOT / "scripts" / "fetch_xen.py")
-assert spec and spec.loader
-fetch_xen = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(fetch_xen)
 
 
 def _apt_state() -> str:
