@@ -5,7 +5,7 @@ written); 2 a bad change description, tree, base, name or bit; 3 git, cpp
 or a compiler missing.
 
 The tree is ``--tree``, else ``[tree].path``, else the Xen 4.17.5 tree that
-``scripts/fetch_xen.py xen-4.17`` fetches from Debian (cached in
+``xenpatch fetch-xen xen-4.17`` fetches from Debian (cached in
 ``~/.cache/xenpatch``).  Dates come from ``[series].date``, else
 ``$SOURCE_DATE_EPOCH``, else the clock, so reruns can be byte-identical.
 """
@@ -102,12 +102,13 @@ def generate(args: argparse.Namespace, config: Config) -> int:
     """The ``generate`` command (see the module docstring for exit codes)."""
     from ..cli import emit, emit_json
     from . import buildcheck
-    from .series import generate_series, open_tree, require_ok
+    from .series import check_out, generate_series, open_tree, require_ok
 
     key = args.change or config.get("series", "default_change")
     spec = load_change(config.changes, key)
-    tree = xentree.resolve(config)
     out = config.resolve_path(config.get("series", "out"))
+    check_out(out)  # before any work (a fetch, a model, a build check)
+    tree = xentree.resolve(config)
     open_tree(tree)  # a missing, foreign or dirty tree is named before anything else
     opts = options(config, tree, out, bool(getattr(args, "build_check", False)))
     result = generate_series(spec, opts, build=buildcheck.build_check if opts.build_check else None)
