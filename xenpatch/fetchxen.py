@@ -191,7 +191,7 @@ class PrivateApt:
         lines = self.run("update", label=f"{self.suite} lists")
         fetched = [ln for ln in lines if ln.startswith("Fetched ")]
         if fetched:
-            current().note(f"  {fetched[-1].split(' in ')[0].lower()}")
+            current().note(f"  fetched {fetched[-1].split(' in ')[0].removeprefix('Fetched ')}")
 
     def downloads(self, *args: str) -> list[Download]:
         """What ``apt-get --print-uris ARGS`` would download: ``'URL' FILE SIZE HASH`` lines."""

@@ -41,9 +41,11 @@ class StderrProgress:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self._open = False  # a bar is drawn on the current line
+        self._last: tuple[str, int] | None = None  # what it shows (or showed last, when closed)
 
     def note(self, line: str) -> None:
         self._close()
+        self._last = None
         self.stream.write(line + "\n")
         self.stream.flush()
 
@@ -51,6 +53,10 @@ class StderrProgress:
         if not self.tty:
             return
         fraction = min(max(fraction, 0.0), 1.0)
+        shown = (label, int(fraction * 100))
+        if shown == self._last:
+            return  # the same picture (apt repeats its status lines); a finished bar stays
+        self._last = shown
         filled = int(self.WIDTH * fraction)
         self.stream.write(f"\r  {label} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
                           f"{fraction * 100:3.0f}%")
