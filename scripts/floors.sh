@@ -21,13 +21,13 @@ stamp=$venv/.floors
 if [ ! -x $venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$pins" ]; then
     rm -rf $venv
     "$PY" -m venv $venv
-    # shellcheck disable=SC2086
-    $venv/bin/python -m pip install -qq $pins 'pytest>=8' 'aiosmtpd>=1.4'
-    $venv/bin/python -m pip install -qq --no-deps -e .
+    echo "$pins" > $venv/floors.txt
+    # The floors as constraints: xenpatch (editable) and its test extras on top of them.
+    $venv/bin/python -m pip install -qq -c $venv/floors.txt -e '.[test]'
     echo "$pins" > "$stamp"
 fi
 echo "floors: $(echo $pins)" >&2
-# pip check: the floors are the installed versions, and they agree with each other.
+# The floors are what is installed (a constraint pip could not meet would have failed above).
 for pin in $pins; do
     got=$($venv/bin/python -m pip show "${pin%%==*}" 2>/dev/null | sed -n 's/^Version: //p')
     [ "$got" = "${pin#*==}" ] || { echo "floors: ${pin%%==*} is $got, not ${pin#*==}" >&2; exit 1; }

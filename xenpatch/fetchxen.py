@@ -220,6 +220,8 @@ def fetch_source(apt: PrivateApt, name: str, dest: Path) -> None:
         if not origs:
             raise EnvironmentFailure("the xen source package has no .orig tarball")
         version = origs[0].name.split("_")[1].rsplit(".orig", 1)[0]
+        current().note(f"  unpacking {origs[0].name} into a git repository of one commit "
+                       "(fixed author and date: the same hash on every machine)")
         unpack = work / "unpack"
         with tarfile.open(origs[0]) as tar:
             tar.extractall(unpack, filter="tar")
