@@ -26,7 +26,6 @@ import glob
 import os
 import re
 import shutil
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,6 +210,8 @@ def _announce(name: str, what: list[Download], dest: Path) -> None:
 
 
 def fetch_source(apt: PrivateApt, name: str, dest: Path) -> None:
+    import tarfile  # only here: xentree (every command) imports this module
+
     work = Path(tempfile.mkdtemp(prefix="src-", dir=dest.parent))
     try:
         args = ("source", "--download-only", "xen")
