@@ -39,9 +39,11 @@ def _run(argv: list[str], **kw) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dist = tmp_path_factory.mktemp("dist")
-    proc = _run([sys.executable, "-m", "pip", "wheel", "-qq", "--no-deps", "-w", str(dist), str(ROOT)],
+    proc = _run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(dist), str(ROOT)],
                 cwd=dist)
     assert proc.returncode == 0, proc.stderr
+    # No setuptools warning (license table, packages not listed, ...): -v shows the backend's output.
+    assert not re.search(r"\w+Warning|!!", proc.stdout + proc.stderr), proc.stdout[-3000:]
     (whl,) = dist.glob("xenpatch-*.whl")
     return whl
 
