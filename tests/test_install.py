@@ -121,6 +121,8 @@ def test_a_user_workflow_from_the_installed_wheel(installed: Path, user) -> None
     assert "To: xen-devel@lists.xenproject.org" in send.stdout
     assert "dry run: nothing sent; 4 messages written to series/xenpatch-dry-run.mbox" in send.stdout
     assert (work / "series" / "xenpatch-dry-run.mbox").stat().st_size > 0
+    quiet = _run([xp, "send", "-q", "series"], cwd=work, env=env)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
 
     # maintainers of the header patch, from the tree's MAINTAINERS
     maint = _run([xp, "maintainers", f"series/{first[1]}"], cwd=work, env=env)
