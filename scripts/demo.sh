@@ -2,7 +2,8 @@
 # Set up xenpatch and run its main job: generate the SIF_HVM_GHCB RFC series
 # (config.toml, [changes.sif-hvm-ghcb]) against a real Xen tree: [tree].path
 # of the config, or, when none is configured, Xen 4.17.5 fetched from Debian.
-# The series is written to ./series; nothing is mailed.
+# The series is written to ./series; nothing is mailed.  Prints generate's
+# summary and the define it added (what README.md shows).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -19,7 +20,5 @@ if [ -z "${XENPATCH_IDENTITY_EMAIL:-}" ] && [ -z "$(cd / && git config user.emai
 fi
 .venv/bin/xenpatch generate ${extra[@]+"${extra[@]}"} "$@"
 echo
-echo "== the series (./series) =="
-ls -1 series
-echo
-cat series/0000-cover-letter.patch
+echo "the define, in series/$(cd series && ls 0001-*.patch):"
+grep -h -B2 -A2 '^+#define SIF_HVM_GHCB' series/0001-*.patch

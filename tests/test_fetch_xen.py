@@ -1,20 +1,19 @@
-"""scripts/fetch_xen.py: real Xen from Debian through a private apt configuration."""
+"""xenpatch.fetchxen (and its thin caller scripts/fetch_xen.py): real Xen from Debian through a
+private apt configuration."""
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from xenpatch import fetchxen as fetch_xen
+
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("fetch_xen", ROOT / "scripts" / "fetch_xen.py")
-assert spec and spec.loader
-fetch_xen = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(fetch_xen)
 
 
 def _apt_state() -> str:
@@ -47,6 +46,12 @@ def test_headers_fetch_uses_a_private_apt_and_leaves_the_machine_alone(tmp_path:
     assert proc.returncode == 0, proc.stderr
     name, path = proc.stdout.split()
     assert name == "headers-4.20"
+    # It says what it fetches, how big and where (no bar: stderr is not a terminal).
+    assert "fetch-xen: trixie package lists from http" in proc.stderr
+    assert re.search(r"^  fetched \d+(\.\d)? [kM]B$", proc.stderr, re.M), proc.stderr
+    assert re.search(rf"^fetch-xen: headers-4.20: .*libxen-dev_4\.20[^ ]*\.deb \(\d+ kB\) from \S+ "
+                     rf"into {re.escape(str(tmp_path))}/headers-4.20$", proc.stderr, re.M), proc.stderr
+    assert "[#" not in proc.stderr and "\r" not in proc.stderr
     inc = Path(path)
     assert (inc / "xen.h").is_file() and (inc / "arch-x86" / "xen.h").is_file()
     assert (inc / ".xenpatch-source").read_text().startswith("libxen-dev_4.20")
@@ -101,3 +106,31 @@ def test_installed_headers(name: str, interface: str, request: pytest.FixtureReq
     if name == "headers-4.17":
         tree = request.getfixturevalue("xen_tree") / "xen/include/public/xen-compat.h"
         assert tree.read_text() == compat
+
+
+def test_progress_bar_only_on_a_terminal() -> None:
+    import io
+
+    from xenpatch.progress import StderrProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream, bar in ((Terminal(), True), (io.StringIO(), False)):
+        p = StderrProgress(stream)
+        p.note("fetch-xen: x")
+        for f in (0.0, 0.0, 0.5, 1.0, 1.0):  # apt repeats its status lines
+            p.bar("x", f)
+        p.note("done")
+        text = stream.getvalue()
+        assert text.startswith("fetch-xen: x\n") and text.endswith("done\n")
+        assert (text.count("100%") == 1) == bar
+        assert ("\r  x [###############...............]  50%" in text) == bar
+
+
+def test_quiet_fetch_prints_only_the_paths(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "xenpatch.cli", "-q", "fetch-xen", "xen-4.17"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.stdout.startswith("xen-4.17 /") and proc.stdout.count("\n") == 1

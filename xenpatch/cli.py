@@ -41,91 +41,178 @@ def _arch_list(text: str) -> list[str]:
     return arches
 
 
+def _example(*lines: str) -> str:
+    """An epilog with examples, as git's man pages show them."""
+    return "example:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _command(sub: Any, name: str, help: str, example: str | tuple[str, ...]) -> _Parser:
+    """A subcommand parser whose --help ends with EXAMPLE."""
+    lines = (example,) if isinstance(example, str) else example
+    return sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".",
+                          epilog=_example(*lines), formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _add_verbosity(parser: argparse.ArgumentParser) -> None:
+    """-v/-q on PARSER and on every subcommand below it, so ``xenpatch CMD -q`` works as
+    ``xenpatch -q CMD`` does (the subcommands' defaults are SUPPRESS: they never reset
+    what the top level set)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                if "-q" not in child._option_string_actions and "-v" not in child._option_string_actions:
+                    group = child.add_mutually_exclusive_group()
+                    group.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                                       help=VERBOSE_HELP)
+                    group.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                                       help=QUIET_HELP)
+                _add_verbosity(child)
+
+
+VERBOSE_HELP = "more detail: the traceback of an error"
+QUIET_HELP = "only errors and the output asked for (reports, JSON): no progress or summaries"
+FORMAT_HELP = "output format (default: %(default)s)"
+OUTPUT_HELP = "write to FILE (atomically) instead of stdout"
+TREE_HELP = "the Xen tree (default: [tree].path, else the tree fetch-xen fetches)"
+
+
 def build_parser() -> _Parser:
-    p = _Parser(prog="xenpatch", description="Change and review Xen's public ABI.")
+    p = _Parser(prog="xenpatch", description="Change and review Xen's public ABI.",
+                epilog=_example("xenpatch generate --tree ~/src/xen",
+                                "xenpatch COMMAND --help    (each command's options and an example)"),
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"xenpatch {__version__}")
-    p.add_argument("--config", metavar="FILE", help="configuration file (default: ./config.toml)")
+    p.add_argument("--config", metavar="FILE",
+                   help="configuration file (default: $XENPATCH_CONFIG, else ./config.toml if present)")
     verbosity = p.add_mutually_exclusive_group()
-    verbosity.add_argument("-v", "--verbose", action="count", default=0)
-    verbosity.add_argument("-q", "--quiet", action="store_true")
+    verbosity.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE_HELP)
+    verbosity.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    abi = sub.add_parser("abi", help="ABI model, checks and diffs of the public headers")
+    abi = _command(sub, "abi", "ABI model, checks and diffs of the public headers",
+                   "xenpatch abi check --tree ~/src/xen")
     abi_sub = abi.add_subparsers(dest="abi_command", metavar="ABI_COMMAND", parser_class=_Parser)
     abi_sub.required = True
 
     def arch_opts(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--tree", metavar="DIR", help="Xen tree (default: [tree].path)")
+        q.add_argument("--tree", metavar="DIR", help=TREE_HELP)
         q.add_argument("--arch", type=_arch_list, metavar="A,B",
                        help=f"arches (default: {','.join(ARCH_NAMES)})")
-        q.add_argument("--profile", choices=PROFILE_NAMES, help="header view (default: tools)")
-        q.add_argument("-j", "--jobs", type=int, metavar="N", help="parallel jobs (default: cores)")
+        q.add_argument("--profile", choices=PROFILE_NAMES,
+                       help="header view: tools defines __XEN_TOOLS__, guest the legacy interface, "
+                            "guest-latest __XEN_LATEST_INTERFACE_VERSION__ (default: tools)")
+        q.add_argument("-j", "--jobs", type=int, metavar="N", help="parallel jobs (default: one per core)")
 
-    dump = abi_sub.add_parser("dump", help="the ABI model of every public header")
+    dump = _command(abi_sub, "dump", "the ABI model of every public header",
+                    "xenpatch abi dump --tree ~/src/xen --arch x86_64 --format text")
     arch_opts(dump)
-    dump.add_argument("--headers", metavar="DIR", help="an installed header directory instead of a tree")
+    dump.add_argument("--headers", metavar="DIR",
+                      help="an installed header directory (a libxen-dev /usr/include/xen) instead of a tree")
     dump.add_argument("--rev", metavar="REV", help="read the headers of this commit of the tree")
-    dump.add_argument("--format", choices=("json", "text"), default="json")
-    dump.add_argument("-o", "--output", metavar="FILE")
+    dump.add_argument("--format", choices=("json", "text"), default="json", help=FORMAT_HELP)
+    dump.add_argument("-o", "--output", metavar="FILE", help=OUTPUT_HELP)
     dump.set_defaults(handler="abi_dump")
 
-    check = abi_sub.add_parser("check", help="collisions inside one snapshot")
+    check = _command(abi_sub, "check", "collisions inside one snapshot",
+                     "xenpatch abi check --headers ~/.cache/xenpatch/headers-4.20 --arch x86_64")
     arch_opts(check)
-    check.add_argument("--headers", metavar="DIR", help="an installed header directory instead of a tree")
-    check.add_argument("--rev", metavar="REV")
-    check.add_argument("--format", choices=("json", "text"), default="text")
-    check.add_argument("-o", "--output", metavar="FILE")
+    check.add_argument("--headers", metavar="DIR",
+                       help="an installed header directory (a libxen-dev /usr/include/xen) instead of a tree")
+    check.add_argument("--rev", metavar="REV", help="check the headers of this commit of the tree")
+    check.add_argument("--format", choices=("json", "text"), default="text", help=FORMAT_HELP)
+    check.add_argument("-o", "--output", metavar="FILE", help=OUTPUT_HELP)
     check.set_defaults(handler="abi_check")
 
-    diff = abi_sub.add_parser("diff", help="drift between two snapshots")
+    diff = _command(abi_sub, "diff", "drift between two snapshots",
+                    "xenpatch abi diff ~/.cache/xenpatch/headers-4.17 ~/.cache/xenpatch/headers-4.20")
     arch_opts(diff)
-    diff.add_argument("old", metavar="OLD", help="git rev, header directory or dump file")
-    diff.add_argument("new", metavar="NEW", help="git rev, header directory or dump file")
-    diff.add_argument("--format", choices=("json", "text", "markdown"), default="text")
-    diff.add_argument("-o", "--output", metavar="FILE")
+    diff.add_argument("old", metavar="OLD", help="git rev of the tree, header directory or dump file")
+    diff.add_argument("new", metavar="NEW", help="git rev of the tree, header directory or dump file")
+    diff.add_argument("--format", choices=("json", "text", "markdown"), default="text", help=FORMAT_HELP)
+    diff.add_argument("-o", "--output", metavar="FILE", help=OUTPUT_HELP)
     diff.set_defaults(handler="abi_diff")
 
-    gen = sub.add_parser("generate", help="render, commit, self-check and write a series")
-    gen.add_argument("change", nargs="?", metavar="CHANGE", help="change name in [changes] of the config")
-    gen.add_argument("--tree", metavar="DIR")
-    gen.add_argument("--base", metavar="REV")
-    gen.add_argument("--out", metavar="DIR")
-    gen.add_argument("--version", dest="series_version", type=int, metavar="N")
+    gen = _command(sub, "generate", "render, commit, self-check and write a series",
+                   "xenpatch generate --tree ~/src/xen --out series --no-rfc --version 2")
+    gen.add_argument("change", nargs="?", metavar="CHANGE",
+                     help="a change in [changes] of the config or shipped with xenpatch "
+                          "(default: [series].default_change, sif-hvm-ghcb)")
+    gen.add_argument("--tree", metavar="DIR",
+                     help="the Xen git checkout to work on; it is never modified "
+                          "(default: [tree].path, else Xen 4.17.5 fetched from Debian)")
+    gen.add_argument("--base", metavar="REV", help="the commit the series applies to (default: HEAD)")
+    gen.add_argument("--out", metavar="DIR",
+                     help="the series directory, replaced when it holds only an earlier series "
+                          "(default: [series].out, ./series)")
+    gen.add_argument("--version", dest="series_version", type=int, metavar="N",
+                     help="series version: [PATCH vN] and 'Changes in vN:' (default: 1)")
     rfc = gen.add_mutually_exclusive_group()
-    rfc.add_argument("--rfc", dest="rfc", action="store_true", default=None)
-    rfc.add_argument("--no-rfc", dest="rfc", action="store_false")
+    rfc.add_argument("--rfc", dest="rfc", action="store_true", default=None,
+                     help="mark the series [RFC PATCH] (the default: [series].rfc)")
+    rfc.add_argument("--no-rfc", dest="rfc", action="store_false", help="a plain [PATCH] series")
     so = gen.add_mutually_exclusive_group()
-    so.add_argument("--signoff", dest="signoff", action="store_true", default=None)
-    so.add_argument("--no-signoff", dest="signoff", action="store_false")
+    so.add_argument("--signoff", dest="signoff", action="store_true", default=None,
+                    help="add Signed-off-by from your identity (the default: [series].signoff)")
+    so.add_argument("--no-signoff", dest="signoff", action="store_false",
+                    help="no Signed-off-by (it certifies the DCO; only you can give it)")
     gen.add_argument("--changelog", metavar="TEXT", help="'Changes in vN:' text for the cover letter")
     gen.add_argument("--in-reply-to", metavar="MESSAGE_ID",
                      help="thread the series to the previous version's cover letter")
     gen.add_argument("--build-check", action="store_true", help="also build libxenguest, libxl and xl")
-    gen.add_argument("--format", choices=("json", "text"), default="text")
+    gen.add_argument("--format", choices=("json", "text"), default="text",
+                     help="the summary's format (default: %(default)s)")
     gen.set_defaults(handler="generate")
 
-    send = sub.add_parser("send", help="mail a series (a dry run unless --yes)")
-    send.add_argument("series_dir", metavar="SERIES_DIR")
-    send.add_argument("--to", action="append", default=[], metavar="ADDR")
-    send.add_argument("--cc", action="append", default=[], metavar="ADDR")
+    send = _command(sub, "send", "mail a series (a dry run unless --yes)",
+                    ("xenpatch send series --cc someone@example.org    "
+                     "# dry run: shows and writes the mails, sends none"))
+    send.add_argument("series_dir", metavar="SERIES_DIR", help="a directory of git format-patch files")
+    send.add_argument("--to", action="append", default=[], metavar="ADDR",
+                      help="another To: besides [list].address (repeatable)")
+    send.add_argument("--cc", action="append", default=[], metavar="ADDR",
+                      help="another Cc: besides the maintainers (repeatable)")
     mode = send.add_mutually_exclusive_group()
-    mode.add_argument("--dry-run", action="store_true")
-    mode.add_argument("--yes", action="store_true", help="really send")
-    send.add_argument("--in-reply-to", metavar="MESSAGE_ID")
+    mode.add_argument("--dry-run", action="store_true",
+                      help="show the mails and write them to SERIES_DIR/xenpatch-dry-run.mbox (the default)")
+    mode.add_argument("--yes", action="store_true",
+                      help="really send (SMTP from [smtp], else git sendemail.*)")
+    send.add_argument("--in-reply-to", metavar="MESSAGE_ID", help="thread the series under this message")
     send.add_argument("--mbox", metavar="FILE", help="write the messages to this mbox")
-    send.add_argument("--tree", metavar="DIR", help="tree whose MAINTAINERS picks the Cc")
-    send.add_argument("--batch", type=int, metavar="N")
-    send.add_argument("--pause", type=int, metavar="S")
-    send.add_argument("--format", choices=("json", "text"), default="text")
+    send.add_argument("--tree", metavar="DIR",
+                      help="tree whose MAINTAINERS picks the Cc (default: [tree].path)")
+    send.add_argument("--batch", type=int, metavar="N",
+                      help="a new SMTP session every N messages, as git send-email --batch-size "
+                           "(default: [smtp].batch, 0 = one session)")
+    send.add_argument("--pause", type=int, metavar="S",
+                      help="seconds between batches, as --relogin-delay (default: [smtp].pause)")
+    send.add_argument("--format", choices=("json", "text"), default="text", help=FORMAT_HELP)
     send.set_defaults(handler="send")
 
-    maint = sub.add_parser("maintainers", help="To/Cc for patches or paths, as get_maintainer.pl")
-    maint.add_argument("paths", nargs="+", metavar="PATCH_OR_PATH")
-    maint.add_argument("--tree", metavar="DIR")
-    maint.add_argument("--format", choices=("json", "text"), default="text")
+    maint = _command(sub, "maintainers", "To/Cc for patches or paths, as get_maintainer.pl",
+                     "xenpatch maintainers --tree ~/src/xen series/0001-*.patch")
+    maint.add_argument("paths", nargs="+", metavar="PATCH_OR_PATH",
+                       help="patch files, or paths in the tree")
+    maint.add_argument("--tree", metavar="DIR", help="tree whose MAINTAINERS is read (default: [tree].path)")
+    maint.add_argument("--format", choices=("json", "text"), default="text", help=FORMAT_HELP)
     maint.set_defaults(handler="maintainers")
+
+    _add_fetch_xen(sub)
+    _add_verbosity(p)  # last: covers every command added above
     return p
+
+
+def _add_fetch_xen(sub: Any) -> None:
+    from .fetchxen import TARGETS
+
+    fetch = _command(sub, "fetch-xen",
+                     "fetch the default Xen tree and libxen-dev headers from Debian (cached)",
+                     "xenpatch fetch-xen xen-4.17    # prints: xen-4.17 ~/.cache/xenpatch/xen-4.17")
+    fetch.add_argument("names", nargs="*", metavar="NAME",
+                       help=f"what to fetch: {', '.join(TARGETS)} (default: all)")
+    fetch.add_argument("--cache", metavar="DIR",
+                       help="where (default: $XENPATCH_CACHE, else ~/.cache/xenpatch)")
+    fetch.set_defaults(handler="fetch_xen")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -201,16 +288,20 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace, Config], int | Result
         "generate": lazy(".generate.command", "generate"),
         "send": lazy(".mail.command", "send"),
         "maintainers": lazy(".mail.command", "maintainers"),
+        "fetch_xen": lazy(".fetchxen", "command"),
     }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .progress import Silent, StderrProgress, reporting
+
     argv = list(sys.argv[1:] if argv is None else argv)
-    verbose = "-v" in argv or "--verbose" in argv
+    verbose = any(a == "--verbose" or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in argv)
     try:
         args = build_parser().parse_args(argv)
         config = load_config(args.config).with_overrides(_overrides(args))
-        outcome = _handlers()[args.handler](args, config)
+        with reporting(Silent() if args.quiet else StderrProgress()):
+            outcome = _handlers()[args.handler](args, config)
         if isinstance(outcome, Result):
             if not getattr(args, "quiet", False):
                 for line in outcome.messages:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from .errors import EnvironmentFailure
@@ -58,3 +59,34 @@ def run(
         last = (err.strip().splitlines() or ["(no output)"])[-1]
         raise EnvironmentFailure(f"{argv[0]} exited {proc.returncode}: {last}")
     return proc
+
+
+def stream(
+    argv: Sequence[str],
+    on_line: Callable[[str], None],
+    *,
+    cwd: str | Path | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+) -> tuple[int, list[str]]:
+    """Run ARGV with stderr merged into stdout, handing each output line to ON_LINE as it
+    arrives (for progress); returns the exit code and every line.
+
+    A missing program or a run past TIMEOUT is an EnvironmentFailure, as in ``run``."""
+    try:
+        child = subprocess.Popen(list(argv), cwd=cwd, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 text=True, errors="replace")
+    except FileNotFoundError as e:
+        raise EnvironmentFailure(f"{argv[0]}: not found on PATH") from e
+    deadline = None if timeout is None else time.monotonic() + timeout
+    lines: list[str] = []
+    assert child.stdout is not None
+    with child:
+        for raw in child.stdout:
+            line = raw.rstrip("\n")
+            lines.append(line)
+            on_line(line)
+            if deadline is not None and time.monotonic() > deadline:
+                child.kill()
+                raise EnvironmentFailure(f"{argv[0]}: timed out after {timeout:.0f} s")
+    return child.returncode, lines

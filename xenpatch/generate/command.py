@@ -5,7 +5,7 @@ written); 2 a bad change description, tree, base, name or bit; 3 git, cpp
 or a compiler missing.
 
 The tree is ``--tree``, else ``[tree].path``, else the Xen 4.17.5 tree that
-``scripts/fetch_xen.py xen-4.17`` fetches from Debian (cached in
+``xenpatch fetch-xen xen-4.17`` fetches from Debian (cached in
 ``~/.cache/xenpatch``).  Dates come from ``[series].date``, else
 ``$SOURCE_DATE_EPOCH``, else the clock, so reruns can be byte-identical.
 
@@ -112,14 +112,15 @@ def summary_json(result: Any) -> dict[str, Any]:
 def generate(args: argparse.Namespace, config: Config) -> Result:
     """The ``generate`` command (see the module docstring for exit codes)."""
     from . import buildcheck
-    from .series import generate_series, open_tree
+    from .series import check_out, generate_series, open_tree
 
     key = args.change or config.get("series", "default_change")
     version = config.get("series", "version")
     spec = load_change(config.changes, key, version,
                        fallback=bool(config.get("series", "changelog")))
-    tree = xentree.resolve(config)
     out = config.resolve_path(config.get("series", "out"))
+    check_out(out)  # before any work (a fetch, a model, a build check)
+    tree = xentree.resolve(config)
     open_tree(tree)  # a missing, foreign or dirty tree is named before anything else
     opts = options(config, tree, out, bool(getattr(args, "build_check", False)))
     reply = getattr(args, "in_reply_to", None)

@@ -9,24 +9,44 @@ from __future__ import annotations
 
 import textwrap
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 import jinja2
-
-import xenpatch
 
 from ..errors import ConfigError, InputError
 
 SUBDIR = "generate"
 
 
-def shipped_templates() -> Path:
-    """``templates/`` of the source checkout, else the installed ``xenpatch._templates``."""
-    source = Path(xenpatch.__file__).resolve().parent.parent / "templates"
-    if (source / SUBDIR).is_dir():
-        return source
-    return Path(str(resources.files("xenpatch._templates")))
+def shipped_templates() -> Traversable:
+    """``templates/`` of a source checkout run without installing (``PYTHONPATH``, as the
+    tests' subprocesses do), else the installed ``xenpatch._templates`` that
+    pyproject.toml maps it to, read through importlib.resources (never as a path: it
+    need not be a directory)."""
+    source = Path(__file__).resolve().parents[2]
+    if (source / "templates" / SUBDIR).is_dir() and (source / "pyproject.toml").is_file():
+        return source / "templates"
+    return resources.files("xenpatch._templates")
+
+
+class ResourceLoader(jinja2.BaseLoader):
+    """Templates read from an importlib.resources Traversable (wheel, site-packages, editable)."""
+
+    def __init__(self, root: Traversable, where: str):
+        self.root, self.where = root, where
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
+        node = self.root
+        for part in template.split("/"):
+            node = node / part
+        if not node.is_file():
+            raise jinja2.TemplateNotFound(template)
+        return node.read_text(encoding="utf-8"), f"{self.where}/{template}", lambda: True
+
+    def list_templates(self) -> list[str]:
+        return sorted(n.name for n in self.root.iterdir() if n.is_file())
 
 
 def pad(text: str, column: int) -> str:
@@ -52,13 +72,14 @@ def reflow(text: str, width: int = 75) -> str:
 
 def make_env(user_dir: Path | None = None) -> jinja2.Environment:
     """The environment; USER_DIR (``[series].templates``) overrides shipped templates by name."""
-    dirs = []
+    loaders: list[jinja2.BaseLoader] = []
     if user_dir is not None:
         if not user_dir.is_dir():
             raise ConfigError(f"series.templates = {str(user_dir)!r}: not a directory")
-        dirs.append(str(user_dir / SUBDIR) if (user_dir / SUBDIR).is_dir() else str(user_dir))
-    dirs.append(str(shipped_templates() / SUBDIR))
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(dirs), undefined=jinja2.StrictUndefined,
+        loaders.append(jinja2.FileSystemLoader(
+            str(user_dir / SUBDIR) if (user_dir / SUBDIR).is_dir() else str(user_dir)))
+    loaders.append(ResourceLoader(shipped_templates() / SUBDIR, f"xenpatch's shipped templates/{SUBDIR}"))
+    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, trim_blocks=True,
                              lstrip_blocks=True, autoescape=False)
     env.filters["pad"] = pad
@@ -71,8 +92,20 @@ def render(env: jinja2.Environment, template: str, **values: Any) -> str:
     try:
         return env.get_template(template).render(**values)
     except jinja2.TemplateNotFound as e:
-        raise InputError(f"template {template}: not found in {env.loader.searchpath}") from e  # type: ignore[union-attr]
+        raise InputError(f"template {template}: not found in {_places(env)}") from e
     except jinja2.UndefinedError as e:
         raise InputError(f"template {template}: {e.message}") from e
     except jinja2.TemplateSyntaxError as e:
         raise InputError(f"template {e.filename or template}:{e.lineno}: {e.message}") from e
+
+
+def _places(env: jinja2.Environment) -> str:
+    """Where ENV looks for templates, for a 'not found' message."""
+    loaders = env.loader.loaders if isinstance(env.loader, jinja2.ChoiceLoader) else [env.loader]
+    places = []
+    for loader in loaders:
+        if isinstance(loader, jinja2.FileSystemLoader):
+            places += [str(p) for p in loader.searchpath]
+        elif isinstance(loader, ResourceLoader):
+            places.append(loader.where)
+    return ", ".join(places)

@@ -9,6 +9,7 @@ output directory only when every self-check passed (else the command exits
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ from .. import gitrepo
 from ..abi.arch import NAMES as ARCH_NAMES
 from ..abi.model import AbiModel
 from ..errors import InputError, UsageError
+from ..mail.state import STATE_FILE
 from . import golang, selfcheck
 from .compose import PatchText, compose
 from .flag import FlagPlan, check_name_free, choose_bit, find_family, plan_flag
@@ -234,11 +236,38 @@ def _am_check(scratch: gitrepo.git.Repo, work: Path, base: str, head: str, patch
     return selfcheck.judge_am(tree, expected)
 
 
+# What `xenpatch send` leaves in a series directory (mail/command.py, mail/state.py): a dry
+# run's mbox, the resume record, and their temporary files if it was killed while writing.
+SEND_FILES = ("xenpatch-dry-run.mbox", STATE_FILE)
+
+
+def _is_series_file(path: Path) -> bool:
+    name = path.name
+    return path.is_file() and (name.endswith(".patch") or name in SEND_FILES or any(
+        name.startswith(f".{f}.tmp") for f in SEND_FILES))
+
+
+def check_out(out: Path) -> None:
+    """UsageError unless OUT can take the series: absent below a writable directory, or an
+    earlier series (patches, and what send left there), which is then replaced whole.
+    Cheap, so that ``generate`` calls it before any work starts."""
+    if out.exists():
+        if not out.is_dir():
+            raise UsageError(f"--out {out}: exists and is not a directory")
+        foreign = [p.name for p in sorted(out.iterdir()) if not _is_series_file(p)]
+        if foreign:
+            raise UsageError(f"--out {out}: exists and is not a series directory ({foreign[0]} is "
+                             "neither a patch nor a file of xenpatch send); give another --out")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: cannot write in {parent}")
+
+
 def _write(files: list[Path], out: Path) -> tuple[Path, ...]:
     """Put FILES into OUT, replacing an earlier series there; all or nothing."""
-    if out.exists() and (not out.is_dir() or any(not p.name.endswith(".patch")
-                                                 for p in out.iterdir())):
-        raise UsageError(f"--out {out}: exists and is not a series directory (only *.patch)")
+    check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

@@ -134,6 +134,8 @@ def _write(path: Path, data: bytes) -> None:
 
 def _report(args: argparse.Namespace, messages: tuple[compose.Outgoing, ...],
             state: st.SendState, summary: str) -> None:
+    if getattr(args, "quiet", False) and args.format != "json":
+        return  # -q: the exit code says it; nothing else to show
     if args.format == "json":
         doc: dict[str, Any] = {"schema": "xenpatch-send/1", "summary": summary, "messages": [
             {"file": m.name, "message_id": m.message_id, "subject": m.subject, "to": list(m.to),
