@@ -16,6 +16,7 @@ APT_PACKAGES=(
     cpp gcc g++ gcc-multilib g++-multilib clang llvm binutils
     make pkgconf bison flex uuid-dev libyajl-dev zlib1g-dev libncurses-dev
     acpica-tools libbz2-dev liblzma-dev libzstd-dev liblzo2-dev
+    abigail-tools
 )
 
 missing=()
