@@ -340,3 +340,34 @@ def test_gitlab_job_runs_its_script_and_fails_on_breaking(rules_repo, tmp_path):
     assert run_job(rules_repo["bumped"], rules_repo["guarded"]).returncode == 0
     again = json.loads((work / "gl-code-quality-report.json").read_text())
     assert first and [i["fingerprint"] for i in first] == [i["fingerprint"] for i in again]
+
+
+def test_history_draws_a_progress_bar_on_a_terminal(rules_repo, tmp_path):
+    """stderr a terminal: a bar redrawn in place, erased at the end; -q: nothing."""
+    import pty
+
+    def run(*extra: str) -> bytes:
+        master, slave = pty.openpty()
+        env = dict(os.environ, XENPATCH_ABI_CACHE=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
+        proc = subprocess.Popen([sys.executable, "-m", "xenpatch.cli", *extra, "abi", "history",
+                                 "--tree", str(rules_repo["repo"]), "--arch", "x86_64"],
+                                stdout=subprocess.DEVNULL, stderr=slave, env=env)
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        proc.wait()
+        os.close(master)
+        assert proc.returncode == 1
+        return seen
+
+    drawn = run()
+    assert b"\r\x1b[K[" in drawn and b"5/5" in drawn and b"domctl: widen ssidref" in drawn
+    assert drawn.endswith(b"\r\x1b[K")
+    assert run("-q") == b""
