@@ -96,6 +96,16 @@ def diff(args: argparse.Namespace, config: Config) -> Result:
     return Result(code, text, args.output, messages)
 
 
+def _event_store(config: Config) -> Any:
+    from . import cache
+    from .history import EventStore
+
+    where = config.get("abi", "cache")
+    salt = "\n".join((cache._code_identity(), cache._cpp_identity(config.get("abi", "cpp")),
+                      ",".join(config.get("abi", "arches"))))
+    return EventStore(config.resolve_path(where) if where else cache.default_dir(), salt)
+
+
 def history(args: argparse.Namespace, config: Config) -> Result:
     """``abi history [REV_RANGE]``: the rated ABI events of each commit touching public/."""
     from .. import gitrepo
@@ -117,7 +127,8 @@ def history(args: argparse.Namespace, config: Config) -> Result:
     factory = getattr(args, "progress_factory", None)
     bar = factory(quiet=getattr(args, "quiet", False)) if factory else None
     try:
-        commits = hist.history(repo, rev_range, by_sha, bar.update if bar else None)
+        commits = hist.history(repo, rev_range, by_sha, bar.update if bar else None,
+                               _event_store(config))
     finally:
         if bar:
             bar.close()
