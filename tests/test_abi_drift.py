@@ -133,7 +133,8 @@ def rules_repo(xen_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     edit(repo, "domctl.h", "struct xen_domctl_createdomain {\n    /* IN parameters */\n"
          "    uint32_t ssidref;", "struct xen_domctl_createdomain {\n    /* IN parameters */\n"
          "    uint64_t ssidref;")
-    shas["tools"] = commit(repo, "domctl: widen ssidref")
+    edit(repo, "arch-x86/xen.h", "    uint32_t emulation_flags;", "    uint64_t emulation_flags;")
+    shas["tools"] = commit(repo, "domctl: widen ssidref and emulation_flags")
     edit(repo, "domctl.h", "#define XEN_DOMCTL_INTERFACE_VERSION 0x00000015",
          "#define XEN_DOMCTL_INTERFACE_VERSION 0x00000016")
     edit(repo, "domctl.h", "    uint32_t max_vcpus;", "    uint64_t max_vcpus;")
@@ -177,6 +178,11 @@ def test_tools_break_without_the_version_bump_is_interface_version(rules_repo, r
     ssidref = next(c for c in iv if c.get("field") == "ssidref")
     assert ssidref["base_kind"] == "field-type-changed"
     assert "XEN_DOMCTL_INTERFACE_VERSION since RELEASE-4.17.5 (still 0x15)" in ssidref["message"]
+    # arch-x86/xen.h has no version of its own: xen_arch_domainconfig is a domctl record.
+    flags = next(c for c in iv if c.get("field") == "emulation_flags")
+    assert flags["header"] == "arch-x86/xen.h" and flags["name"] == "struct xen_arch_domainconfig"
+    assert "struct xen_arch_domainconfig is struct xen_domctl_createdomain's arch" in \
+        flags["message"]
 
 
 def test_tools_break_with_the_version_bump_is_compatible(rules_repo, rules_cache):
@@ -240,7 +246,7 @@ def test_history_lists_each_commit_oldest_first_and_a_rerun_parses_nothing(rules
     kinds = [{ch["kind"] for ch in c["changes"]} for c in doc["commits"]]
     assert "type-size-changed" in kinds[0] and "interface-version" in kinds[1]
     assert "interface-version" not in kinds[2] and kinds[3] == {"macro-alias-removed"}
-    assert doc["commits"][1]["subject"] == "domctl: widen ssidref"
+    assert doc["commits"][1]["subject"] == "domctl: widen ssidref and emulation_flags"
     assert proc.stderr == ""  # no progress bar when stderr is not a terminal
     models = sorted(p.name for p in cache.rglob("*.json"))
     pieces = _pieces(cache)
@@ -368,6 +374,6 @@ def test_history_draws_a_progress_bar_on_a_terminal(rules_repo, tmp_path):
         return seen
 
     drawn = run()
-    assert b"\r\x1b[K[" in drawn and b"5/5" in drawn and b"domctl: widen ssidref" in drawn
+    assert b"\r\x1b[K[" in drawn and b"5/5" in drawn and b"domctl: widen ssidref and emulation_flags" in drawn
     assert drawn.endswith(b"\r\x1b[K")
     assert run("-q") == b""

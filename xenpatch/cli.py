@@ -151,9 +151,11 @@ how changes are rated (the rules and where Xen states them):
                interface is modified in an incompatible way AND if the version
                hasn't been incremented in the current development cycle
                already"): with it compatible, citing the bump; without it kind
-               interface-version (breaking) naming the macro; a tools-only
-               header without a version macro (memory.h's tools blocks) stays
-               breaking
+               interface-version (breaking) naming the macro; in a header
+               without one, the version whose prefix the name has
+               (XEN_DOMCTL_CONFIG_*) or whose header's records contain the
+               record (xen_arch_domainconfig: XEN_DOMCTL_); with none
+               (memory.h's tools blocks) it stays breaking
   last release the tag NEW's development cycle started from (xen/Makefile's
                XEN_VERSION.XEN_SUBVERSION: 4.22 counts from RELEASE-4.21.0),
                else the nearest RELEASE-* ancestor, else OLD

@@ -36,18 +36,6 @@ def _dumper(config: Config) -> Callable[[HeaderSource, str], AbiModel]:
     return dump
 
 
-def _release(tree: Path, rev: str, load: Callable[[HeaderSource, str], AbiModel]) -> Any:
-    from .. import gitrepo
-    from . import sources
-    from .interfaces import Release, release_base
-
-    repo = gitrepo.open_repo(tree)
-    tag = release_base(gitrepo.read_file(repo, rev, "xen/Makefile"),
-                       gitrepo.tag_names(repo, "RELEASE-"),
-                       lambda: gitrepo.nearest_tag(repo, rev, "RELEASE-*"))
-    return None if tag is None else Release(tag, load(sources.from_tree(tree, tag), "tools"))
-
-
 def _side(load: Callable[[HeaderSource, str], AbiModel], source: HeaderSource, label: str,
           tools: AbiModel) -> Any:
     from .interfaces import Side
@@ -57,30 +45,67 @@ def _side(load: Callable[[HeaderSource, str], AbiModel], source: HeaderSource, l
     return Side(view, label, {"tools": tools})
 
 
+def _release_tag(tree: Path, rev: str) -> tuple[str, str] | None:
+    """(tag, its commit) of the release REV's cycle counts from."""
+    from .. import gitrepo
+    from .interfaces import release_base
+
+    repo = gitrepo.open_repo(tree)
+    tag = release_base(gitrepo.read_file(repo, rev, "xen/Makefile"),
+                       gitrepo.tag_names(repo, "RELEASE-"),
+                       lambda: gitrepo.nearest_tag(repo, rev, "RELEASE-*"))
+    return None if tag is None else (tag, gitrepo.resolve(repo, tag).hexsha)
+
+
+def _rated(args: argparse.Namespace, config: Config, tree: Path | None, old_src: HeaderSource,
+           new_src: HeaderSource, load: Callable[[HeaderSource, str], AbiModel]) -> Any:
+    """The changes OLD -> NEW rated by the interface rules, and messages; a diff rated before
+    (same headers on both sides, same release tag, code, cpp and arches) comes from the
+    event store without loading a model."""
+    from . import cache, sources
+    from .ci_report import CommitEvents
+    from .diff import diff_models
+    from .interfaces import Release, judge
+
+    messages: tuple[str, ...] = ()
+    found = _release_tag(tree, new_src.rev) if tree and new_src.rev else None
+    if found is None:
+        messages += (f"no RELEASE-* tag for {args.new}: interface versions are compared "
+                     f"with {args.old}",)
+    cpp = config.get("abi", "cpp")
+    parts = (cache.Key.of(old_src, "tools", cpp).digest, cache.Key.of(new_src, "tools", cpp).digest,
+             *(found or ("", "")))
+    store = _event_store(config)
+    known = store.get("diff", *parts)
+    if known is not None:
+        return known.changes, messages
+    old_tools, new_tools = load(old_src, "tools"), load(new_src, "tools")
+    release = None if found is None else Release(found[0], load(
+        sources.from_tree(tree, found[1]) if tree else new_src, "tools"))
+    changes = judge(diff_models(old_tools, new_tools),
+                    _side(load, old_src, args.old, old_tools),
+                    _side(load, new_src, args.new, new_tools), release)
+    store.put(CommitEvents("", "", changes), "diff", *parts)
+    return changes, messages
+
+
 def diff(args: argparse.Namespace, config: Config) -> Result:
     """``abi diff OLD NEW``: drift between two snapshots, rated by the interface rules."""
     from . import ci_report, sources
     from . import diff as abidiff
-    from .interfaces import judge
 
     tree = xentree.configured(config)
     load = _dumper(config)
     profile = config.get("abi", "profile")
     found = [sources.from_spec(s, tree) for s in (args.old, args.new)]
-    models = [f if isinstance(f, AbiModel) else load(f, profile) for f in found]
-    changes = abidiff.diff_models(models[0], models[1])
     messages: tuple[str, ...] = ()
     old_src, new_src = found
     if isinstance(old_src, HeaderSource) and isinstance(new_src, HeaderSource) \
             and profile == "tools":
-        sides = [_side(load, src, label, model) for src, label, model in
-                 ((old_src, args.old, models[0]), (new_src, args.new, models[1]))]
-        release = _release(tree, new_src.rev, load) if tree and new_src.rev else None
-        if release is None:
-            messages += (f"no RELEASE-* tag for {args.new}: interface versions are "
-                         f"compared with {args.old}",)
-        changes = judge(changes, sides[0], sides[1], release)
+        changes, messages = _rated(args, config, tree, old_src, new_src, load)
     else:
+        models = [f if isinstance(f, AbiModel) else load(f, profile) for f in found]
+        changes = abidiff.diff_models(models[0], models[1])
         messages += ("interface rules skipped: they need the headers of both sides "
                      "(not a dump file) in the tools profile",)
     code = 1 if abidiff.has_breaking(changes) else 0

@@ -25,9 +25,11 @@ and where Xen states it:
   interface is modified in an incompatible way AND if the version hasn't
   been incremented in the current development cycle already"): with the
   bump ``compatible``, citing it; without it kind ``interface-version``
-  (breaking), naming the macro.  A tools-only header with no version macro
-  of its own (the tools blocks of ``memory.h``) keeps ``breaking``, saying
-  that no version covers it.
+  (breaking), naming the macro.  A tools-only definition in a header without
+  a version macro belongs to the version whose prefix it has
+  (``XEN_DOMCTL_CONFIG_*`` in arch-arm.h) or whose header's records contain it
+  (``xen_arch_domainconfig``); with none (the tools blocks of ``memory.h``)
+  it keeps ``breaking``, saying that no version covers it.
 * **alias removed** — a removed macro that was another name for a macro
   that stays (its replacement text is that name, or the names differ only
   in case and underscores and the values agree: 4.22's ``VGCF_IN_KERNEL``
@@ -131,12 +133,32 @@ def _alias_of(ch: Change, old: AbiModel, new: AbiModel) -> str | None:
     return None
 
 
-def _version_macro(ch: Change, new: AbiModel) -> tuple[str, int | None] | None:
-    """The ``*_INTERFACE_VERSION`` defined in CH's header, and its value, in NEW."""
+def _version_macro(ch: Change, new: AbiModel) -> tuple[str, int | None, str] | None:
+    """The ``*_INTERFACE_VERSION`` that governs CH in NEW, its value and why: the one its
+    header defines; else the one whose prefix it has (XEN_DOMCTL_CONFIG_* in arch-arm.h:
+    XEN_DOMCTL_); else, for a record, the one of a header whose records contain it
+    (xen_arch_domainconfig, in arch-x86/xen.h, is xen_domctl_createdomain's ``arch``)."""
+    table: dict[str, tuple[str, int | None]] = {}
     for arch in new.arches:
         for m in arch.macros:
-            if m.header == ch.header and _VERSION_MACRO.match(m.name):
-                return m.name, m.value
+            if _VERSION_MACRO.match(m.name):
+                table.setdefault(m.header, (m.name, m.value))
+    if ch.header in table:
+        return (*table[ch.header], "")
+    leaf = ch.name.split()[-1].lower()
+    for name, value in table.values():
+        prefix = name[:-len("INTERFACE_VERSION")].lower()
+        if len(prefix) > 4 and leaf.startswith(prefix):
+            return name, value, f" ({ch.name} has its prefix)"
+    if ch.kind.startswith(("macro", "enumerator")):
+        return None
+    for arch in new.arches:
+        for t in arch.types:
+            if t.header not in table:
+                continue
+            for path, f in t.walk_fields():
+                if f.type == ch.name or f.type.startswith(ch.name + "["):
+                    return (*table[t.header], f" ({ch.name} is {t.name}'s {path})")
     return None
 
 
@@ -203,17 +225,17 @@ def _rate(ch: Change, old: Side, new: Side, latest: set[tuple[str, str, str | No
             ch, message=f"tools-only (under __XEN__ || __XEN_TOOLS__), and no "
                         f"*_INTERFACE_VERSION covers {ch.header}: the toolstack must be "
                         f"rebuilt against the new headers")
-    name, now = version
+    name, now, why = version
     was = _value(base, name)
     if was is not None and now is not None and was != now:
         return dataclasses.replace(
             ch, severity="compatible", version_macro=name,
-            message=f"tools-only; allowed: {name} moved {was:#x} -> {now:#x} since {since} "
-                    f"({ch.header}: incremented once per development cycle for "
-                    f"incompatible changes)")
+            message=f"tools-only; allowed: {name}{why} moved {was:#x} -> {now:#x} since "
+                    f"{since} (incremented once per development cycle for incompatible "
+                    f"changes, domctl.h/sysctl.h)")
     shown = f" (still {now:#x})" if now is not None else ""
     return dataclasses.replace(
         ch, kind="interface-version", base_kind=ch.kind, version_macro=name,
-        message=f"tools-only {ch.kind} without a bump of {name} since {since}{shown}: "
-                f"{ch.header} asks for it to be incremented by 1 when the interface changes "
-                f"incompatibly, once per development cycle")
+        message=f"tools-only {ch.kind} without a bump of {name}{why} since {since}{shown}: "
+                f"it is to be incremented by 1 when the interface changes incompatibly, "
+                f"once per development cycle (domctl.h/sysctl.h)")
