@@ -7,12 +7,12 @@ Snapshots: the public headers of OLD and NEW read from xen.git (``--git``,
 default /work/.mirror/xen-project+xen/repo or $XENPATCH_XEN_GIT); without
 xen.git, the fetched 4.17.5 tree against Debian's 4.20 libxen-dev headers.
 
-xenpatch: the whole `xenpatch abi diff` process.  With xen.git it is given the
-two revisions (--tree), so it also rates every change by Xen's interface
-rules (three views of each side: tools, guest, guest-latest, plus the
-release tag's); "tools view" is the diff of the two header directories alone,
-which is what abidiff can be compared with.  Cold: empty cache (no models, no
-parsed pieces); warm: the same command again.
+xenpatch: the whole `xenpatch abi diff` process, given the two revisions
+(--tree) and given the two snapshot directories; both rate every change by
+Xen's interface rules (the guest views of each side, and with revisions the
+release tag's tools view).  Cold: empty cache (no models, no parsed pieces);
+warm: the same command again.  "engine": the tools-view dumps and the diff
+alone, in this process, cold: the part abidiff can be compared with.
 
 libabigail (Debian's abigail-tools): per arch, a C file that includes every
 header and defines one object of every public type (the list taken from the
@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from xenpatch.abi import api, probe, sources  # noqa: E402
+from xenpatch.abi import api, diff, probe, sources  # noqa: E402
 from xenpatch.abi.c import preprocess as pp  # noqa: E402
 from xenpatch.abi.model import ARCHES  # noqa: E402
 
@@ -135,7 +135,7 @@ def main() -> None:
         dirs = [write_snapshot(s, tmp / f"snap{i}") for i, s in enumerate(srcs)]
         print(f"snapshots: {label}; arches: {','.join(ARCHES)}")
         plain = [str(d) for d in dirs]
-        cold, warm, cold_plain, warm_plain, abig = [], [], [], [], []
+        cold, warm, cold_plain, warm_plain, abig, engine = [], [], [], [], [], []
         for run in range(args.runs):
             for what, c_out, w_out in ((rated, cold, warm), (plain, cold_plain, warm_plain)):
                 if not what:
@@ -146,7 +146,12 @@ def main() -> None:
                 assert c_summary == w_summary
                 c_out.append((c, c_summary))
                 w_out.append((w, w_summary))
-            models = [api.dump(s, ARCHES, "tools", cache_dir=tmp / "models") for s in srcs]
+            # The engine alone, in this process: the tools view of both sides and the diff
+            # (what abidiff is compared with: no guest views, no release tag).
+            start = time.perf_counter()
+            models = [api.dump(s, ARCHES, "tools", cache_dir=tmp / f"models-{run}") for s in srcs]
+            found = diff.diff_models(*models)
+            engine.append((time.perf_counter() - start, diff.changes_text(found).splitlines()[-1]))
             seconds, found = abigail(list(zip(srcs, models, strict=True)), tmp / f"a{run}")
             abig.append((seconds, found))
         base = statistics.median(s for s, _ in abig)
@@ -154,9 +159,13 @@ def main() -> None:
         for line in abig[-1][1]:
             print(f"    {line}")
         print("    (abidiff sees types and objects only: no macros, no enumerator-only names)")
-        for name, c_out, w_out in (("xenpatch abi diff, revisions, interface rules", cold, warm),
-                                   ("xenpatch abi diff, header dirs, tools view", cold_plain,
-                                    warm_plain)):
+        e = statistics.median(s for s, _ in engine)
+        print(f"\nxenpatch engine in-process, tools view only, cold: {e:6.2f} s "
+              f"({base / e:5.2f}x the pipeline's speed); found: {engine[-1][1]}")
+        for name, c_out, w_out in (("xenpatch abi diff REV REV --tree (interface rules, "
+                                    "release tag)", cold, warm),
+                                   ("xenpatch abi diff DIR DIR (interface rules, no tag)",
+                                    cold_plain, warm_plain)):
             if not c_out:
                 continue
             c = statistics.median(s for s, _ in c_out)
