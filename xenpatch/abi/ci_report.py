@@ -34,9 +34,10 @@ def _what(ch: Change) -> str:
 
 
 def _old_new(ch: Change) -> str:
-    if ch.kind.endswith("-added"):
+    kind = ch.base_kind or ch.kind  # interface-version: the kind of the change itself
+    if kind.endswith("-added"):
         return f"{ch.new}"
-    if ch.kind.endswith("-removed"):
+    if kind.endswith("-removed"):
         return f"was {ch.old}"
     return f"{ch.old} -> {ch.new}"
 
