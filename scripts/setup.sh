@@ -25,6 +25,7 @@ APT_PACKAGES=(
     public-inbox abigail-tools
     make pkgconf bison flex uuid-dev libyajl-dev zlib1g-dev libncurses-dev
     acpica-tools libbz2-dev liblzma-dev libzstd-dev liblzo2-dev
+    abigail-tools
 )
 
 missing=()

@@ -29,7 +29,8 @@ from pathlib import Path
 from xenpatch import proc
 from xenpatch.abi.arch import ARCHES
 from xenpatch.abi.c import preprocess as pp
-from xenpatch.abi.model import ArchModel
+from xenpatch.abi.model import ArchModel, Field
+from xenpatch.abi.model import array_rank as model_array_rank
 
 # The compiler of each arch (``Arch.compiler``): gcc -m32/-m64, clang --target for arm.
 COMPILERS: Mapping[str, tuple[str, ...]] = {a.name: a.compiler for a in ARCHES}
@@ -89,22 +90,31 @@ def build_probe(model: ArchModel, headers: Sequence[str]) -> Probe:
         counts["types"] += 1
         p.items.append(Item(f"{t.name} sizeof", f"sizeof({name})", t.size))
         p.items.append(Item(f"{t.name} _Alignof", f"_Alignof({name})", t.align))
-        for path, f in t.walk_fields():
+        walked = t.walk_fields()
+        paths = {path: f for path, f in walked}
+        for path, f in walked:
             if not f.name or not path:
                 continue
+            # Inside array elements (``timers[].cmp``): ask about element 0, offsets
+            # relative to the element as the model keeps them.
+            c_path, element = path.replace("[]", "[0]"), _element(path)
             if f.bit_size is not None:
-                p.bits.append(BitItem(f"{t.name} .{path} bits", name, path, f.bit_offset or 0,
-                                      f.bit_size, t.size))
+                base = 8 * _absolute(element, paths) if element else 0
+                p.bits.append(BitItem(f"{t.name} .{path} bits", name, c_path,
+                                      base + (f.bit_offset or 0), f.bit_size, t.size))
                 counts["bitfields"] += 1
                 continue
             counts["fields"] += 1
             label = f"{t.name} .{path}"
-            p.items.append(Item(f"{label} offset", f"__builtin_offsetof({name}, {path})",
-                                f.offset))
-            member = f"(({name} *)0)->{path}"
+            offset = f"__builtin_offsetof({name}, {c_path})"
+            if element:
+                offset += f" - __builtin_offsetof({name}, {element.replace('[]', '[0]')})"
+            p.items.append(Item(f"{label} offset", offset, f.offset))
+            member = f"(({name} *)0)->{c_path}"
             if f.elem_size is not None:
-                p.items.append(Item(f"{label} elem_size", f"sizeof({member}[0])", f.elem_size))
-            else:
+                rank = "[0]" * max(1, model_array_rank(f.type))
+                p.items.append(Item(f"{label} elem_size", f"sizeof({member}{rank})", f.elem_size))
+            if f.elem_size is None or f.size:
                 p.items.append(Item(f"{label} size", f"sizeof({member})", f.size))
     for m in model.macros:
         if m.value is None:
@@ -114,6 +124,19 @@ def build_probe(model: ArchModel, headers: Sequence[str]) -> Probe:
             counts["macros"] += 1
     p.counts = counts
     return p
+
+
+def _element(path: str) -> str:
+    """The innermost array element PATH lies in (``timers[]`` for ``timers[].cmp``), or ""."""
+    cut = path.rfind("[]")
+    return path[:cut + 2] if cut >= 0 else ""
+
+
+def _absolute(element: str, paths: Mapping[str, Field]) -> int:
+    """The offset of element 0 of the array ELEMENT (``timers[]``) from the record's start."""
+    array = element.rstrip("[]")
+    outer = _element(array)
+    return paths[array].offset + (_absolute(outer, paths) if outer else 0)
 
 
 def _signed(p: Probe, label: str, expr: str, value: int) -> None:

@@ -126,12 +126,15 @@ def build_parser() -> _Parser:
 
     diff = _command(abi_sub, "diff", "drift between two snapshots",
                     "xenpatch abi diff ~/.cache/xenpatch/headers-4.17 ~/.cache/xenpatch/headers-4.20")
+    diff.epilog = DIFF_RULES + "\n" + (diff.epilog or "")
     arch_opts(diff)
     diff.add_argument("old", metavar="OLD", help="git rev of the tree, header directory or dump file")
     diff.add_argument("new", metavar="NEW", help="git rev of the tree, header directory or dump file")
-    diff.add_argument("--format", choices=("json", "text", "markdown"), default="text", help=FORMAT_HELP)
+    diff.add_argument("--format", choices=("json", "text", "markdown", "codeclimate"), default="text",
+                      help=FORMAT_HELP)
     diff.add_argument("-o", "--output", metavar="FILE", help=OUTPUT_HELP)
     diff.set_defaults(handler="abi_diff")
+    _add_abi_history(abi_sub)
 
     gen = _command(sub, "generate", "render, commit, self-check and write a series",
                    "xenpatch generate --tree ~/src/xen --out series --no-rfc --version 2")
@@ -215,6 +218,61 @@ def _add_fetch_xen(sub: Any) -> None:
     fetch.set_defaults(handler="fetch_xen")
 
 
+DIFF_RULES = """\
+how changes are rated (the rules and where Xen states them):
+  breaking     something code built against OLD relies on moved or went away:
+               a macro, type, field or enumerator removed, a value changed, a
+               size, alignment, offset or bit position moved
+  compatible   additions that move nothing (padding taken, new constants)
+  info         version numbers and *_MAX markers that move by design, spelling-
+               only type changes, macros without an integer value
+  interface    each change is 'stable' when the guest or guest-latest view sees
+               it (no __XEN__/__XEN_TOOLS__), else 'tools' (domctl.h, sysctl.h:
+               "intended for use by node control tools only"; the
+               '#if defined(__XEN__) || defined(__XEN_TOOLS__)' blocks)
+  stable break stays breaking (xen-compat.h: guests that do not ask for a
+               version get the legacy interface, which must keep working)
+  guarded      a stable break that the legacy guest view does not see while it
+               keeps the definition (#if __XEN_INTERFACE_VERSION__ >= ...) is
+               compatible: old guests keep the old view (xen-compat.h)
+  tools break  needs a bump of the header's *_INTERFACE_VERSION since the last
+               RELEASE-* tag (domctl.h/sysctl.h: "incremented by 1 in case the
+               interface is modified in an incompatible way AND if the version
+               hasn't been incremented in the current development cycle
+               already"): with it compatible, citing the bump; without it kind
+               interface-version (breaking) naming the macro; in a header
+               without one, the version whose prefix the name has
+               (XEN_DOMCTL_CONFIG_*) or whose header's records contain the
+               record (xen_arch_domainconfig: XEN_DOMCTL_); with none
+               (memory.h's tools blocks) it stays breaking
+  last release the tag NEW's development cycle started from (xen/Makefile's
+               XEN_VERSION.XEN_SUBVERSION: 4.22 counts from RELEASE-4.21.0),
+               else the nearest RELEASE-* ancestor, else OLD
+  alias        a removed macro that was another name for one that stays
+               (VGCF_IN_KERNEL next to VGCF_in_kernel, 4.22) is kind
+               macro-alias-removed, compatible: an API change, not an ABI break
+exit status: 1 when any change is breaking (interface-version included)
+"""
+
+
+def _add_abi_history(abi_sub: Any) -> None:
+    hist = _command(abi_sub, "history", "the ABI events of each commit touching public/",
+                    "xenpatch abi history RELEASE-4.21.0..RELEASE-4.22.0 --tree ~/src/xen "
+                    "--format markdown")
+    hist.description = ("Per commit of REV_RANGE that touches xen/include/public, oldest first: "
+                        "its ABI events against its first parent, rated as 'abi diff' rates them.")
+    hist.add_argument("range", nargs="?", metavar="REV_RANGE",
+                      help="A..B (default: the last RELEASE-* tag..HEAD); A alone means A..HEAD")
+    hist.add_argument("--tree", metavar="DIR", help="Xen git repository (default: [tree].path)")
+    hist.add_argument("--arch", type=_arch_list, metavar="A,B",
+                      help=f"arches (default: {','.join(ARCH_NAMES)})")
+    hist.add_argument("-j", "--jobs", type=int, metavar="N", help="parallel jobs (default: cores)")
+    hist.add_argument("--format", choices=("text", "json", "markdown", "codeclimate"),
+                      default="text", help=FORMAT_HELP)
+    hist.add_argument("-o", "--output", metavar="FILE", help=OUTPUT_HELP)
+    hist.set_defaults(handler="abi_history")
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Command-line flags that override configuration keys."""
     get = lambda name: getattr(args, name, None)  # noqa: E731
@@ -284,7 +342,8 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace, Config], int | Result
     return {
         "abi_dump": lazy(".abi.command", "dump"),
         "abi_check": lazy(".abi.command", "check"),
-        "abi_diff": lazy(".abi.command", "diff"),
+        "abi_diff": lazy(".abi.drift", "diff"),
+        "abi_history": lazy(".abi.drift", "history"),
         "generate": lazy(".generate.command", "generate"),
         "send": lazy(".mail.command", "send"),
         "maintainers": lazy(".mail.command", "maintainers"),

@@ -280,3 +280,28 @@ def read_blob(repo: git.Repo, sha: str, limit: int) -> bytes:
     if len(data) < int(stream.size):
         stream.read()  # drain git cat-file --batch's answer, so the next read is in step
     return bytes(data)
+
+
+def tag_names(repo: git.Repo, prefix: str = "") -> list[str]:
+    """The names of the repository's tags that start with PREFIX."""
+    return sorted(str(t.name) for t in repo.tags if str(t.name).startswith(prefix))
+
+
+def nearest_tag(repo: git.Repo, rev: str, pattern: str) -> str | None:
+    """The nearest tag matching PATTERN among REV and its ancestors (``git describe``), or None."""
+    sha = resolve(repo, rev).hexsha
+    try:
+        return repo.git.describe("--tags", "--abbrev=0", f"--match={pattern}", sha).strip() or None
+    except GitCommandError:
+        return None
+
+def commits_touching(repo: git.Repo, rev_range: str, path: str) -> list[tuple[str, str | None, str]]:
+    """(sha, first parent or None, subject) of the commits of REV_RANGE (``A..B``) that
+    change PATH, oldest first, as ``git log --reverse -- PATH`` lists them."""
+    try:
+        commits = list(repo.iter_commits(rev_range, paths=path, reverse=True))
+    except (GitCommandError, BadName, ValueError) as e:
+        raise InputError(f"{repo.working_tree_dir or repo.git_dir}: bad revision range "
+                         f"{rev_range!r}") from e
+    return [(c.hexsha, c.parents[0].hexsha if c.parents else None,
+             str(c.summary)) for c in commits]

@@ -1,9 +1,9 @@
-"""The ``xenpatch abi`` commands: dump, check and diff (argument handling only).
+"""The ``xenpatch abi`` commands dump and check (argument handling only; diff and history: drift.py).
 
 Each handler returns a ``Result`` for ``cli.py`` to write: the document and
-the exit code (DESIGN.md): 0 success; 1 error-level findings (``check``) or
-a breaking change (``diff``); errors are raised as XenpatchError (2
-input/usage, 3 environment) for ``cli.py`` to report.  Nothing here prints.
+the exit code (DESIGN.md): 0 success; 1 error-level findings (``check``);
+errors are raised as XenpatchError (2 input/usage, 3 environment) for
+``cli.py`` to report.  Nothing here prints.
 """
 
 from __future__ import annotations
@@ -71,26 +71,3 @@ def check(args: argparse.Namespace, config: Config) -> Result:
     if args.format == "json":
         return Result.of_json(rules.findings_json(findings), code, args.output)
     return Result(code, rules.findings_text(findings), args.output)
-
-
-def _load(spec: str, args: argparse.Namespace, config: Config) -> AbiModel:
-    from . import sources
-
-    tree = xentree.configured(config)
-    found = sources.from_spec(spec, tree)
-    return found if isinstance(found, AbiModel) else _dump(found, config)
-
-
-def diff(args: argparse.Namespace, config: Config) -> Result:
-    """``abi diff OLD NEW``: drift between two snapshots; 1 when a change is breaking."""
-    from . import diff as abidiff
-
-    old, new = _load(args.old, args, config), _load(args.new, args, config)
-    changes = abidiff.diff_models(old, new)
-    code = 1 if abidiff.has_breaking(changes) else 0
-    if args.format == "json":
-        return Result.of_json(abidiff.changes_json(changes, args.old, args.new), code,
-                              args.output)
-    if args.format == "markdown":
-        return Result(code, abidiff.changes_markdown(changes), args.output)
-    return Result(code, abidiff.changes_text(changes), args.output)

@@ -52,7 +52,11 @@ KINDS = (
     "type-added", "type-removed", "type-size-changed", "type-align-changed",
     "field-added", "field-removed", "field-offset-changed", "field-type-changed",
     "enumerator-added", "enumerator-removed", "enumerator-value-changed",
+    # The interface rules (interfaces.py): a tools-only break without its version bump,
+    # and a removed macro that was another name for one that stays (an API change).
+    "interface-version", "macro-alias-removed",
 )
+INTERFACES = ("stable", "tools")
 SEVERITIES = ("breaking", "compatible", "info")
 # Names Xen gives to padding and reserved space in public structs
 # (xen/include/public/*.h: pad, _pad1, pad0[3], reserved, rsvd, _rsvd).
@@ -74,6 +78,11 @@ class Change:
     old: object = None
     new: object = None
     field: str | None = None  # dotted path inside the type, for field changes
+    # Added by interfaces.judge (None/"" from diff_models alone):
+    interface: str | None = None  # stable (guest-visible) | tools (__XEN__/__XEN_TOOLS__ only)
+    message: str = ""  # why the interface rules rated it so, citing the rule's source
+    base_kind: str | None = None  # for interface-version: the kind of the change itself
+    version_macro: str | None = None  # the *_INTERFACE_VERSION that governs a tools change
 
     def sort_key(self) -> tuple[Any, ...]:
         return (self.header, self.line, self.name, self.field or "", KINDS.index(self.kind),
@@ -248,6 +257,11 @@ def changes_json(changes: Sequence[Change], old: str, new: str) -> dict[str, Any
                                 "header": ch.header, "line": ch.line}
         if ch.field is not None:
             item["field"] = ch.field
+        for key in ("interface", "base_kind", "version_macro"):
+            if getattr(ch, key) is not None:
+                item[key] = getattr(ch, key)
+        if ch.message:
+            item["message"] = ch.message
         items.append(item)
     return {"schema": SCHEMA, "old": old, "new": new, "changes": items, "summary": count(changes)}
 
@@ -257,9 +271,10 @@ def _what(ch: Change) -> str:
 
 
 def _old_new(ch: Change) -> str:
-    if ch.kind.endswith("-added"):
+    kind = ch.base_kind or ch.kind  # interface-version: the kind of the change itself
+    if kind.endswith("-added"):
         return f"{ch.new}"
-    if ch.kind.endswith("-removed"):
+    if kind.endswith("-removed"):
         return f"was {ch.old}"
     return f"{ch.old} -> {ch.new}"
 
@@ -272,8 +287,13 @@ def _summary(changes: Sequence[Change]) -> str:
 
 def changes_text(changes: Sequence[Change]) -> str:
     """One line per change, ``header:line: severity: kind: name: old -> new [arches]``, then a summary."""
-    lines = [f"{ch.header}:{ch.line}: {ch.severity}: {ch.kind}: {_what(ch)}: {_old_new(ch)} "
-             f"[{','.join(ch.arches)}]" for ch in changes]
+    lines = []
+    for ch in changes:
+        where = f" ({ch.interface})" if ch.interface else ""
+        lines.append(f"{ch.header}:{ch.line}: {ch.severity}: {ch.kind}: {_what(ch)}: "
+                     f"{_old_new(ch)} [{','.join(ch.arches)}]{where}")
+        if ch.message:
+            lines.append(f"    {ch.message}")
     lines.append(_summary(changes))
     return "\n".join(lines) + "\n"
 

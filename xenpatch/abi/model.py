@@ -22,7 +22,8 @@ PROFILES = ("tools", "guest", "guest-latest")
 
 @dataclass(frozen=True)
 class Field:
-    """A member of a struct or union; ``fields`` is set for inline (anonymous) records."""
+    """A member of a struct or union; ``fields`` is set for inline (anonymous) records and
+    for arrays of records written in place (then relative to one element)."""
 
     name: str  # "" for an anonymous struct/union member
     type: str  # C spelling: "uint32_t", "char[32]", "struct foo", "union {...}"
@@ -30,7 +31,10 @@ class Field:
     size: int  # bytes; 0 for a flexible array member
     bit_offset: int | None = None  # bit-fields: bits from the start of the record
     bit_size: int | None = None
-    elem_size: int | None = None  # flexible array members: size of one element
+    # flexible array members and arrays of inline records: the size of one element
+    elem_size: int | None = None
+    # inline records: their fields; arrays of inline records: the element's fields, with
+    # offsets relative to the element (path ``timers[].cmp``)
     fields: tuple[Field, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
@@ -51,6 +55,11 @@ class Field:
                    bit_offset=d.get("bit_offset"), bit_size=d.get("bit_size"),
                    elem_size=d.get("elem_size"),
                    fields=tuple(cls.from_json(f) for f in d.get("fields", ())))
+
+
+def array_rank(spelling: str) -> int:
+    """How many array dimensions a field's type spelling has (``struct {...}[3]``: 1)."""
+    return spelling[spelling.rfind("}") + 1:].count("[")
 
 
 @dataclass(frozen=True)
@@ -90,7 +99,8 @@ class TypeInfo:
                                      for e in d.get("enumerators", ())))
 
     def walk_fields(self) -> tuple[tuple[str, Field], ...]:
-        """Every field with its dotted path (``console.domU.mfn``), depth first, in order."""
+        """Every field with its dotted path (``console.domU.mfn``; ``timers[].cmp`` inside the
+        elements of an array, one ``[]`` per dimension), depth first, in order."""
         out: list[tuple[str, Field]] = []
 
         def visit(prefix: str, fields: tuple[Field, ...]) -> None:
@@ -98,7 +108,10 @@ class TypeInfo:
                 path = f"{prefix}.{f.name}" if prefix and f.name else (f.name or prefix)
                 out.append((path, f))
                 if f.fields:
-                    visit(path if f.name else prefix, f.fields)
+                    inner = path if f.name else prefix
+                    if f.elem_size is not None:
+                        inner += "[]" * array_rank(f.type)
+                    visit(inner, f.fields)
 
         visit("", self.fields)
         return tuple(out)

@@ -36,16 +36,28 @@ def default_dir() -> Path:
     return Path(base) / "xenpatch" / "abi"
 
 
-def _code_identity() -> str:
+# What decides a model: the front end (abi/c/ and its bundled headers) and the
+# engine modules that assemble it.  The rules on the model (check, diff,
+# interfaces, history, reports) do not, so editing them keeps cached models.
+_MODEL_MODULES = ("api.py", "arch.py", "families.py", "model.py", "modelcache.py",
+                  "segments.py", "sources.py")
+
+
+def code_identity(with_rules: bool = False) -> str:
+    """Names, sizes and mtimes of the code that decides a model (WITH_RULES: every module
+    of abi/, for stores of rated results such as abi history's events)."""
     parts = [__version__]
-    # Every module of the engine and its front end (abi/c/) and the bundled headers.
-    for path in sorted([*_HERE.rglob("*.py"), *_HERE.glob("c/include/**/*.h")]):
+    if with_rules:
+        files = [*_HERE.rglob("*.py")]
+    else:
+        files = [*(_HERE / "c").rglob("*.py"), *(_HERE / m for m in _MODEL_MODULES)]
+    for path in sorted([*files, *_HERE.glob("c/include/**/*.h")]):
         st = path.stat()
         parts.append(f"{path.relative_to(_HERE)}:{st.st_size}:{st.st_mtime_ns}")
     return "\n".join(parts)
 
 
-def _cpp_identity(cpp: str) -> str:
+def cpp_identity(cpp: str) -> str:
     found = shutil.which(cpp)
     if found is None:
         return f"missing:{cpp}"
@@ -61,7 +73,7 @@ class Key:
     @classmethod
     def of(cls, source: HeaderSource, profile: str, cpp: str) -> Key:
         h = hashlib.sha256()
-        for text in (_code_identity(), _cpp_identity(cpp), profile):
+        for text in (code_identity(), cpp_identity(cpp), profile):
             h.update(text.encode() + b"\0")
         for rel, data in sorted(source.files.items()):
             h.update(rel.encode() + b"\0" + str(len(data)).encode() + b"\0")

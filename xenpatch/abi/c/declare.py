@@ -118,11 +118,13 @@ class Declarations:
                 return f"{prefix} (*){suffix}", "", ptr, False
             return (prefix + "*" if prefix.endswith("*") else prefix + " *"), suffix, ptr, False
         if isinstance(node, c_ast.ArrayDecl):
-            prefix, suffix, ctype, _ = self._resolve(node.type)
+            prefix, suffix, ctype, inline = self._resolve(node.type)
             count = None if node.dim is None else self.const(node.dim)[0]
             if count is not None and count < 0:
                 raise LayoutError(f"negative array size {count}")
-            return prefix, f"[{'' if count is None else count}]" + suffix, Array(ctype, count), False
+            # An array of a record written here (tagged or not) carries its elements' fields.
+            inline = inline or _defines_record(node.type)
+            return prefix, f"[{'' if count is None else count}]" + suffix, Array(ctype, count), inline
         if isinstance(node, c_ast.FuncDecl):
             prefix, suffix, _, _ = self._resolve(node.type)
             return prefix + suffix, "()", Function(), False
@@ -338,6 +340,13 @@ class Declarations:
 _C_TEXT = c_generator.CGenerator()  # an expression node back to C text, for ``cexpr``
 _STEP = re.compile(r"\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*(-?\d+)\s*\])\s*")
 _TYPE_TOKEN = re.compile(r"[A-Za-z_]\w*|\*|\[\s*(?:0[xX][0-9a-fA-F]+|\d+)?\s*\]")
+
+
+def _defines_record(node: c_ast.Node) -> bool:
+    """Whether the element type NODE of an array is a struct/union defined in place."""
+    while isinstance(node, (c_ast.TypeDecl, c_ast.AttributedType)):
+        node = node.type
+    return isinstance(node, (c_ast.Struct, c_ast.Union)) and node.decls is not None
 
 
 def _int_type_of(ctype: CType) -> IntType | None:

@@ -185,9 +185,12 @@ def shift(fields: tuple[Field, ...], delta: int) -> tuple[Field, ...]:
     """FIELDS moved DELTA bytes (for records written inline in another)."""
     if not delta:
         return fields
+    # The fields of an array's elements (elem_size set) stay relative to the element.
     return tuple(Field(f.name, f.type, f.offset + delta, f.size,
                        None if f.bit_offset is None else f.bit_offset + 8 * delta,
-                       f.bit_size, f.elem_size, shift(f.fields, delta)) for f in fields)
+                       f.bit_size, f.elem_size,
+                       f.fields if f.elem_size is not None else shift(f.fields, delta))
+                 for f in fields)
 
 
 def _field(m: Member, offset: int, size: int, bit: int | None = None) -> Field:
@@ -197,8 +200,20 @@ def _field(m: Member, offset: int, size: int, bit: int | None = None) -> Field:
     inner: tuple[Field, ...] = ()
     if m.inline and isinstance(m.ctype, Record):
         inner = shift(m.ctype.fields, offset)
+    elif m.inline and isinstance(m.ctype, Array):
+        record = element_record(m.ctype)
+        if record is not None:  # an array of inline records: its elements' fields
+            elem, inner = record.size, record.fields
     return Field(m.name, m.spelling, offset, size,
                  bit, m.bits if m.bits is not None else None, elem, inner)
+
+
+def element_record(array: Array) -> Record | None:
+    """The record an array (of arrays) of records is made of, else None."""
+    elem: CType = array
+    while isinstance(elem, (Array, Aligned)):
+        elem = elem.elem if isinstance(elem, Array) else elem.base
+    return elem if isinstance(elem, Record) else None
 
 
 def _member_size(m: Member) -> int:

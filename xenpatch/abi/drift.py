@@ -1,0 +1,168 @@
+"""The ``abi diff`` and ``abi history`` commands with Xen's interface rules (argument handling only).
+
+Both return a ``Result`` (exit 1 when a change is breaking, DESIGN.md) in
+``text``, ``json``, ``markdown`` or ``codeclimate``; errors are raised as
+XenpatchError for ``cli.py``.  The interface rules (``interfaces.py``) need
+the headers of both sides in three views, so they apply when OLD and NEW are
+trees or revisions in the ``tools`` view; with a dump file they are skipped,
+and a message says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .. import progress, xentree
+from ..config import Config
+from ..errors import UsageError
+from ..result import Result
+from .model import AbiModel
+from .sources import HeaderSource
+
+
+def _dumper(config: Config) -> Callable[[HeaderSource, str], AbiModel]:
+    from . import api
+
+    cache = config.get("abi", "cache")
+
+    def dump(source: HeaderSource, profile: str) -> AbiModel:
+        return api.dump(source, tuple(config.get("abi", "arches")), profile,
+                        cpp=config.get("abi", "cpp"),
+                        cache_dir=config.resolve_path(cache) if cache else None,
+                        jobs=config.get("abi", "jobs"))
+    return dump
+
+
+def _side(load: Callable[[HeaderSource, str], AbiModel], source: HeaderSource, label: str,
+          tools: AbiModel) -> Any:
+    from .interfaces import Side
+
+    def view(profile: str) -> AbiModel:
+        return load(source, profile)
+    return Side(view, label, {"tools": tools})
+
+
+def _release_tag(tree: Path, rev: str) -> tuple[str, str] | None:
+    """(tag, its commit) of the release REV's cycle counts from."""
+    from .. import gitrepo
+    from .interfaces import release_base
+
+    repo = gitrepo.open_repo(tree)
+    tag = release_base(gitrepo.read_file(repo, rev, "xen/Makefile"),
+                       gitrepo.tag_names(repo, "RELEASE-"),
+                       lambda: gitrepo.nearest_tag(repo, rev, "RELEASE-*"))
+    return None if tag is None else (tag, gitrepo.resolve(repo, tag).hexsha)
+
+
+def _rated(args: argparse.Namespace, config: Config, tree: Path | None, old_src: HeaderSource,
+           new_src: HeaderSource, load: Callable[[HeaderSource, str], AbiModel]) -> Any:
+    """The changes OLD -> NEW rated by the interface rules, and messages; a diff rated before
+    (same headers on both sides, same release tag, code, cpp and arches) comes from the
+    event store without loading a model."""
+    from . import modelcache as cache
+    from . import sources
+    from .ci_report import CommitEvents
+    from .diff import diff_models
+    from .interfaces import Release, judge
+
+    messages: tuple[str, ...] = ()
+    found = _release_tag(tree, new_src.rev) if tree and new_src.rev else None
+    if found is None:
+        messages += (f"no RELEASE-* tag for {args.new}: interface versions are compared "
+                     f"with {args.old}",)
+    cpp = config.get("abi", "cpp")
+    parts = (cache.Key.of(old_src, "tools", cpp).digest, cache.Key.of(new_src, "tools", cpp).digest,
+             *(found or ("", "")))
+    store = _event_store(config)
+    known = store.get("diff", *parts)
+    if known is not None:
+        return known.changes, messages
+    old_tools, new_tools = load(old_src, "tools"), load(new_src, "tools")
+    release = None if found is None else Release(found[0], load(
+        sources.from_tree(tree, found[1]) if tree else new_src, "tools"))
+    changes = judge(diff_models(old_tools, new_tools),
+                    _side(load, old_src, args.old, old_tools),
+                    _side(load, new_src, args.new, new_tools), release)
+    store.put(CommitEvents("", "", changes), "diff", *parts)
+    return changes, messages
+
+
+def diff(args: argparse.Namespace, config: Config) -> Result:
+    """``abi diff OLD NEW``: drift between two snapshots, rated by the interface rules."""
+    from . import ci_report, sources
+    from . import diff as abidiff
+
+    tree = xentree.configured(config)
+    load = _dumper(config)
+    profile = config.get("abi", "profile")
+    found = [sources.from_spec(s, tree) for s in (args.old, args.new)]
+    messages: tuple[str, ...] = ()
+    old_src, new_src = found
+    if isinstance(old_src, HeaderSource) and isinstance(new_src, HeaderSource) \
+            and profile == "tools":
+        changes, messages = _rated(args, config, tree, old_src, new_src, load)
+    else:
+        models = [f if isinstance(f, AbiModel) else load(f, profile) for f in found]
+        changes = abidiff.diff_models(models[0], models[1])
+        messages += ("interface rules skipped: they need the headers of both sides "
+                     "(not a dump file) in the tools profile",)
+    code = 1 if abidiff.has_breaking(changes) else 0
+    if args.format == "json":
+        return Result.of_json(abidiff.changes_json(changes, args.old, args.new), code,
+                              args.output, messages)
+    if args.format == "markdown":
+        text = ci_report.diff_markdown(changes, args.old, args.new)
+    elif args.format == "codeclimate":
+        text = ci_report.diff_codeclimate(changes)
+    else:
+        text = abidiff.changes_text(changes)
+    return Result(code, text, args.output, messages)
+
+
+def _event_store(config: Config) -> Any:
+    from . import modelcache as cache
+    from .history import EventStore
+
+    where = config.get("abi", "cache")
+    salt = "\n".join((cache.code_identity(with_rules=True), cache.cpp_identity(config.get("abi", "cpp")),
+                      ",".join(config.get("abi", "arches"))))
+    return EventStore(config.resolve_path(where) if where else cache.default_dir(), salt)
+
+
+def history(args: argparse.Namespace, config: Config) -> Result:
+    """``abi history [REV_RANGE]``: the rated ABI events of each commit touching public/."""
+    from .. import gitrepo
+    from . import ci_report, sources
+    from . import history as hist
+
+    tree = xentree.configured(config)
+    if tree is None:
+        raise UsageError("no Xen tree: give --tree DIR or set [tree].path")
+    repo = gitrepo.open_repo(tree)
+    rev_range = args.range or hist.default_range(repo)
+    if ".." not in rev_range:
+        rev_range = f"{rev_range}..HEAD"
+    load = _dumper(config)
+
+    def by_sha(sha: str, profile: str) -> AbiModel:
+        return load(sources.from_tree(tree, sha), profile)
+
+    reporter = progress.current()  # cli installs a bar on a terminal, nothing under -q
+
+    def step(done: int, total: int, label: str) -> None:
+        reporter.bar(f"abi history {done}/{total}", done / total if total else 1.0)
+
+    commits = hist.history(repo, rev_range, by_sha, step, _event_store(config))
+    code = 1 if any(ch.severity == "breaking" for c in commits for ch in c.changes) else 0
+    if args.format == "json":
+        return Result.of_json(hist.history_json(commits, rev_range), code, args.output)
+    if args.format == "markdown":
+        text = ci_report.history_markdown(commits, rev_range)
+    elif args.format == "codeclimate":
+        text = ci_report.history_codeclimate(commits)
+    else:
+        text = hist.history_text(commits, rev_range)
+    return Result(code, text, args.output)
