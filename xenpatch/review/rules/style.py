@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 
-from ...finding import Finding
+from ..finding import Finding
 from ..hunks import FileDiff
 
 MAX_COLUMNS = 80

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from ...finding import Finding
+from ..finding import Finding
 
 MAX_COLUMNS = 80
 # "x86/hvm: ...", "tools/libxl: ...", "xen/arm, x86: ...", "CI: ...", "MAINTAINERS: ...",

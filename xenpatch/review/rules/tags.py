@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 from email.utils import parseaddr
 
-from ...finding import Finding
+from ..finding import Finding
 
 _FIXES = re.compile(r'^[0-9a-f]{12} \(".+"\)$')
 _HASH_START = re.compile(r"^([0-9a-fA-F]{6,40})\b")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from ...finding import Finding
+from ..finding import Finding
 from ..hunks import FileDiff
 
 PUBLIC = "xen/include/public/"
