@@ -59,7 +59,7 @@ def choose_base(repo: gitrepo.git.Repo, given: str | None, series: Series, confi
             sha = ""
         if sha:
             return Base(sha, series.base_commit, "base-commit",
-                        f"the series' base-commit: {series.base_commit}")
+                        "the series' base-commit:")
         fallback = gitrepo.resolve(repo, configured).hexsha
         return Base(fallback, configured, "[tree].base",
                     f"the series' base-commit: {series.base_commit} is not in the tree; "

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import gitrepo
-from ..errors import InputError
 from ..abi import api, sources
 from ..abi.c import preprocess
 from ..abi.check import check_model
 from ..abi.diff import diff_models
 from ..abi.headercheck import check_headers
+from ..errors import InputError
 from . import apply
 from .finding import Finding, ordered
 from .hunks import FileDiff, files_touched, parse_diff

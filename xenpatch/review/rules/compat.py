@@ -1,4 +1,4 @@
-"""Rules ``compat-layout``, ``header-compile`` and ``docs-missing``: what the ABI engine's model alone does not say.
+"""Rules ``compat-layout``, ``header-compile`` and ``docs-missing``: facts the ABI model alone does not give.
 
 ``compat-layout``: a 32-bit x86 guest on a 64-bit Xen passes its own
 layout of every hypercall argument; Xen translates or checks the types

@@ -45,17 +45,30 @@ def arch_neutral_public(path: str) -> bool:
 
 
 def check_vendor_terms(number: int, diff: FileDiff) -> list[Finding]:
+    """One warning per run of consecutive added lines that name vendor terms (a define and
+    its comment continued on the next line are one place), at the run's first line."""
     if not arch_neutral_public(diff.path):
         return []
     out: list[Finding] = []
+    run: list[tuple[int, list[str]]] = []
+
+    def flush() -> None:
+        if run:
+            terms = list(dict.fromkeys(t for _, ts in run for t in ts))
+            out.append(Finding("vendor-term", "warning", number, diff.path, run[0][0],
+                               f"vendor-specific term{'s' if len(terms) > 1 else ''} "
+                               f"{', '.join(terms)} in an arch-neutral public header, whose "
+                               "interface is meant to be vendor-agnostic; x86 vendor specifics "
+                               "belong under arch-x86/"))
+            run.clear()
+
     for ln in diff.added():
         terms = list(dict.fromkeys(_TERM.findall(ln.text)))
-        if terms:
-            out.append(Finding("vendor-term", "warning", number, diff.path, ln.new,
-                               f"vendor-specific term{'s' if len(terms) > 1 else ''} "
-                               f"{', '.join(terms)} in an arch-neutral public header; "
-                               "the interface here is meant to be vendor-agnostic "
-                               "(arch-x86/ is the place for x86 vendor specifics)"))
+        if not terms or (run and ln.new != run[-1][0] + 1):
+            flush()
+        if terms and ln.new is not None:
+            run.append((ln.new, terms))
+    flush()
     return out
 
 
