@@ -19,6 +19,7 @@ from pathlib import Path
 from .. import gitrepo
 from ..errors import EnvironmentFailure, InputError
 from .finding import Finding
+from .hunks import files_touched, parse_diff
 from .locate import PUBLIC, Locator
 from .series import Patch, Series
 
@@ -69,8 +70,6 @@ def choose_base(repo: gitrepo.git.Repo, given: str | None, series: Series, confi
 
 
 def _paths(patches: Sequence[Patch]) -> list[str]:
-    from .hunks import files_touched, parse_diff
-
     out: list[str] = []
     for p in patches:
         for path in (*p.files, *files_touched(parse_diff(p.diff))):
@@ -154,6 +153,17 @@ def build_locator(repo: gitrepo.git.Repo, base: str, result: str,
                 first.setdefault(path, p.number)
     added: dict[str, dict[int, tuple[int, int]]] = {}
     lines: dict[str, tuple[str, ...]] = {}
+    removed: dict[str, list[tuple[int, int, str]]] = {}
+    for p in patches:
+        if p.number in applied:
+            for d in parse_diff(p.diff):
+                for hunk in d.hunks:
+                    at = hunk.new_start
+                    for ln in hunk.lines:
+                        if ln.new is not None:
+                            at = ln.new
+                        elif d.path.startswith(PUBLIC):
+                            removed.setdefault(d.path, []).append((p.number, at, ln.text))
     for path in first:
         if not path.startswith(PUBLIC) or result == base:
             continue
@@ -164,4 +174,4 @@ def build_locator(repo: gitrepo.git.Repo, base: str, result: str,
         origins = gitrepo.blame_origins(repo, f"{base}..{result}", path)
         added[path] = {i + 1: (number_of[sha], orig) for i, (sha, orig) in enumerate(origins)
                        if sha in number_of}
-    return Locator(added, first, lines)
+    return Locator(added, first, lines, {k: tuple(v) for k, v in removed.items()})

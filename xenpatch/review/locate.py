@@ -24,6 +24,18 @@ class Locator:
     added: Mapping[str, Mapping[int, tuple[int, int]]] = field(default_factory=dict)
     first_patch: Mapping[str, int] = field(default_factory=dict)
     lines: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # removed[path]: (patch, line of the patch's result where the line was, its old text)
+    removed: Mapping[str, tuple[tuple[int, int, str], ...]] = field(default_factory=dict)
+
+    def removal(self, header: str, line: int, name: str) -> tuple[int | None, str, int | None]:
+        """Where a patch removed NAME from HEADER (relative to public/): the first removed
+        line naming it; else ``header()``."""
+        path = PUBLIC + header
+        word = re.compile(r"(?<![A-Za-z0-9_])" + re.escape(name) + r"(?![A-Za-z0-9_])")
+        for patch, at, text in self.removed.get(path, ()):
+            if word.search(text):
+                return patch, path, at
+        return self.header(header, line, name)
 
     def locate(self, path: str, line: int, name: str | None = None,
                extent: int = 400) -> tuple[int | None, str, int | None]:

@@ -60,14 +60,17 @@ def reply_blocks(diffs: Sequence[FileDiff], findings: Sequence[Finding]) -> tupl
                 start = max(end + 1, t - CONTEXT)
                 if start > end + 1:
                     quoted.append("[...]")
-                quoted += [ln.kind + ln.text for ln in hunk.lines[start:t + 1]]
+                last = t  # removed lines right below belong to the quote (a removal's finding)
+                while last + 1 < len(hunk.lines) and hunk.lines[last + 1].kind == "-":
+                    last += 1
+                quoted += [ln.kind + ln.text for ln in hunk.lines[start:last + 1]]
                 file_blocks.append(Block("quote", tuple(quoted)))
                 comments: list[str] = []
                 for f in sorted(at[t], key=Finding.sort_key):
                     comments += comment_lines(f)
                     placed.add(f)
                 file_blocks.append(Block("comment", tuple(comments)))
-                quoted, end = [], t
+                quoted, end = [], last
             if end < len(hunk.lines) - 1:
                 file_blocks.append(Block("quote", ("[...]",)))
         if file_blocks:

@@ -105,8 +105,11 @@ def diff_findings(changes: Sequence[Change], locator: Locator, profile: str = "t
         rule = change_rule(ch)
         if rule is None:
             continue
-        patch, path, line = locator.header(ch.header, ch.line, ch.field.split(".")[-1].rstrip("[]")
-                                           if ch.field else ch.name)
+        leaf = ch.field.split(".")[-1].rstrip("[]") if ch.field else ch.name
+        if rule == "abi-removed":
+            patch, path, line = locator.removal(ch.header, ch.line, leaf)
+        else:
+            patch, path, line = locator.header(ch.header, ch.line, leaf)
         if rule == "interface-version":
             message = f"{ch.name}: {ch.old} -> {ch.new} [{arches_text(ch.arches)}]"
         else:
