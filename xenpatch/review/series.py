@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.header
 import email.utils
 import hashlib
 import re
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage, Message
-from email.parser import BytesParser
+from email.parser import BytesHeaderParser, BytesParser
 
 from ..errors import InputError
 
@@ -28,6 +29,9 @@ class Mail:
     cc: tuple[str, ...]
     body: str  # decoded text/plain body (and inline or attached text/x-patch parts)
     raw: bytes  # the message as received (for git am)
+    # True when the mail had no Message-ID (a git format-patch file): message_id is
+    # then made from a digest of the bytes (…@xenpatch.invalid) and no reply can cite it.
+    synthetic_id: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,11 +57,13 @@ class Patch:
     total: int  # 1/1 for an unnumbered single patch
     mail: Mail
     summary: str  # subject without the [..] prefix
-    author: str  # in-body From: if present, else the mail's sender
+    author: str  # in-body From: if present, else the mail's sender; "Name <addr>" as git
+    #             records it (the name not quoted, unlike the header forms of Mail)
     message: str  # the commit message body (after the subject, before ---), trailers included
     trailers: tuple[tuple[str, str], ...]  # (Key, value) in order
     diff: str  # the unified diff text
     files: tuple[str, ...]  # paths the diff touches (b/ side; a/ side for a deletion)
+    renames: tuple[tuple[str, str], ...] = ()  # (old path, new path) of each renamed file
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,9 @@ def parse_subject(subject: str) -> SubjectInfo:
 # --- one mail ------------------------------------------------------------------
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_MULTIPART = re.compile(rb"^content-type:\s*multipart/", re.I | re.M)
+MAX_MIME_PARTS = 200  # a patch mail has one or two; a deeper tree is an attack on the parser
 _PATCH_TYPES = ("text/x-patch", "text/x-diff", "text/x-csrc", "text/x-chdr")
 
 
@@ -135,6 +144,12 @@ def _ids(value: str) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _clean(text: str) -> str:
+    """TEXT unfolded, with undecodable bytes and control characters (a terminal escape
+    in a Subject) shown as U+FFFD, so no header text can act on a terminal or a report."""
+    return _CONTROL.sub("\ufffd", " ".join(text.split()))
+
+
 def _header(msg: Message, name: str) -> str:
     """The header NAME decoded and unfolded; its raw text when it does not decode."""
     try:
@@ -143,7 +158,7 @@ def _header(msg: Message, name: str) -> str:
     except (ValueError, IndexError, TypeError, LookupError):
         raw = [v for k, v in msg.raw_items() if k.lower() == name.lower()]
         text = str(raw[0]) if raw else ""
-    return " ".join(text.split())
+    return _clean(text)
 
 
 def _addresses(msg: Message, name: str) -> tuple[str, ...]:
@@ -153,12 +168,19 @@ def _addresses(msg: Message, name: str) -> tuple[str, ...]:
             values.append(str(value))
         except (ValueError, IndexError, TypeError):
             continue
-    return tuple(_format_address(n, a) for n, a in email.utils.getaddresses(values) if "@" in a)
+    return tuple(_format_address(_clean(n), _clean(a))
+                 for n, a in email.utils.getaddresses(values) if "@" in a)
 
 
 def _format_address(name: str, address: str) -> str:
+    """``Name <address>`` with the name decoded (not RFC 2047-encoded again) and quoted
+    when RFC 5322 says it must be."""
     name = " ".join(name.split())
-    return email.utils.formataddr((name, address)) if name else address
+    if not name:
+        return address
+    if re.search(r'[()<>\[\]:;@\\,."]', name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{address}>"
 
 
 def _part_text(part: Message) -> str:
@@ -192,27 +214,46 @@ def _body(msg: Message) -> str:
     return "\n".join(t if t.endswith("\n") or not t else t + "\n" for t in texts)
 
 
+def looks_like_mail(raw: bytes) -> bool:
+    """RAW starts with a header line (RFC 5322 field name, a colon)."""
+    return re.match(rb"^[!-9;-~]+:", raw.lstrip()[:1000]) is not None
+
+
+def references_of(raw: bytes) -> tuple[str, tuple[str, ...]]:
+    """(Message-ID, the ids of In-Reply-To and References) from RAW's header only."""
+    head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0] + b"\n\n"
+    msg = BytesHeaderParser(policy=policy.default).parsebytes(head)
+    ids = _ids(_header(msg, "Message-ID"))
+    parents = _ids(_header(msg, "In-Reply-To")) + _ids(_header(msg, "References"))
+    return (ids[0] if ids else ""), tuple(dict.fromkeys(parents))
+
+
 def parse_mail(raw: bytes) -> Mail:
     """The Mail RAW is; InputError when RAW has no mail header at all.
 
     A message without a Message-ID (a ``git format-patch`` file) gets one made
     from a digest of its bytes, so the same file always has the same id.
     """
-    head = raw.lstrip()[:1000].split(b"\n", 1)[0]
-    if not re.match(rb"^[!-9;-~]+:", head):
-        raise InputError(f"not a mail (it does not start with a header): {head[:60]!r}")
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    if not looks_like_mail(raw):
+        raise InputError("not a mail (it does not start with a header line)")
+    if len(_MULTIPART.findall(raw)) > MAX_MIME_PARTS:
+        raise InputError(f"more than {MAX_MIME_PARTS} MIME multiparts in one mail")
+    try:
+        msg = BytesParser(policy=policy.default).parsebytes(raw)
+        body = _body(msg)
+    except RecursionError as e:
+        raise InputError("MIME parts nested too deep") from e
     ids = _ids(_header(msg, "Message-ID"))
     message_id = ids[0] if ids else f"{hashlib.sha256(raw).hexdigest()[:32]}@xenpatch.invalid"
     reply_to = _ids(_header(msg, "In-Reply-To"))
     refs = _ids(_header(msg, "References"))
     senders = _addresses(msg, "From")
     return Mail(message_id=message_id,
-                in_reply_to=reply_to[0] if reply_to else (refs[-1] if refs else None),
+                in_reply_to=reply_to[0] if reply_to else None,
                 references=refs, subject=_header(msg, "Subject"),
                 sender=senders[0] if senders else _header(msg, "From"),
                 date=_header(msg, "Date"), to=_addresses(msg, "To"), cc=_addresses(msg, "Cc"),
-                body=_body(msg), raw=raw)
+                body=body, raw=raw, synthetic_id=not ids)
 
 
 # --- one patch -------------------------------------------------------------------
@@ -345,9 +386,29 @@ def parse_patch(mail: Mail, info: SubjectInfo) -> Patch:
     if "Subject" in headers:
         summary = parse_subject(headers["Subject"]).summary or summary
     return Patch(number=number, total=total, mail=mail, summary=summary,
-                 author=headers.get("From") or mail.sender, message=message.rstrip() + "\n"
-                 if message.strip() else "", trailers=parse_trailers(message), diff=diff,
-                 files=files)
+                 author=_git_ident(headers.get("From") or mail.sender),
+                 message=message.rstrip() + "\n" if message.strip() else "",
+                 trailers=parse_trailers(message), diff=diff, files=files,
+                 renames=tuple(zip(_RENAME_FROM.findall(diff), _RENAME_TO.findall(diff),
+                                   strict=False)))
+
+
+_RENAME_FROM = re.compile(r"^rename from (.+)$", re.M)
+_RENAME_TO = re.compile(r"^rename to (.+)$", re.M)
+
+
+def _git_ident(address: str) -> str:
+    """``Name <addr>`` as git records an author (the name unquoted, decoded)."""
+    pairs = email.utils.getaddresses([address])
+    if len(pairs) != 1 or "@" not in pairs[0][1]:
+        return " ".join(address.split())
+    name, addr = pairs[0]
+    if "=?" in name:  # an RFC 2047 word in an in-body From:
+        try:
+            name = str(email.header.make_header(email.header.decode_header(name)))
+        except (ValueError, LookupError):
+            pass
+    return f"{' '.join(name.split())} <{addr}>" if name.strip() else addr
 
 
 # --- the series ------------------------------------------------------------------
@@ -385,41 +446,81 @@ def _thread_addresses(mails: Sequence[Mail]) -> tuple[str, ...]:
     return tuple(seen.values())
 
 
-def assemble(mails: Sequence[Mail], version: int | None = None, *,
-             max_patches: int | None = None) -> Series:
-    """The series MAILS (one thread) carries: the newest version whose patches are all
-    there, unless VERSION; when no version is complete, the newest.  Missing patch
-    numbers are listed, never guessed.  InputError when there is no patch, when
-    VERSION is not in the thread, or when a version has more than MAX_PATCHES."""
-    if not mails:
-        raise InputError("the thread has no mail")
-    candidates, others = _classify(mails)
-    # (version, total) -> number -> mail; a later mail (a RESEND) replaces an earlier one
-    groups: dict[tuple[int, int], dict[int, tuple[Mail, SubjectInfo]]] = {}
+def thread_root(mail: Mail) -> str | None:
+    """The Message-ID that starts MAIL's thread (the first References id, else the
+    In-Reply-To id, else its own); None for a mail without a Message-ID of its own
+    and no thread headers (a git format-patch file, threaded by its numbering only)."""
+    if mail.references:
+        return mail.references[0]
+    if mail.in_reply_to:
+        return mail.in_reply_to
+    return None if mail.synthetic_id else mail.message_id
+
+
+def select_thread(mails: Sequence[Mail], message_id: str) -> list[Mail]:
+    """The mails of MAILS linked to MESSAGE_ID through In-Reply-To/References (the
+    whole thread, as public-inbox threads it); InputError when none has that id."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.get(x, x) != x:
+            x = parent[x] = parent.get(parent[x], parent[x])
+        return x
+
+    for mail in mails:
+        for other in (*mail.references, *([mail.in_reply_to] if mail.in_reply_to else [])):
+            a, b = find(mail.message_id), find(other)
+            if a != b:
+                parent[a] = b
+    wanted = message_id.strip().strip("<>")
+    if not any(m.message_id == wanted for m in mails):
+        raise InputError(f"no message <{wanted}> among the {len(mails)} mails")
+    root = find(wanted)
+    return [m for m in mails if find(m.message_id) == root]
+
+
+_Key = tuple[int, int, str | None]  # version, total, thread root
+
+
+def _group(candidates: Sequence[tuple[Mail, SubjectInfo]]) -> dict[_Key, dict[int, tuple[Mail, SubjectInfo]]]:
+    """(version, total, thread root) -> number -> mail; a later mail with the same
+    number (a RESEND) replaces an earlier one."""
+    groups: dict[_Key, dict[int, tuple[Mail, SubjectInfo]]] = {}
     for mail, info in candidates:
         total = info.total if info.total is not None else 1
         number = info.number if info.number is not None else 1
-        groups.setdefault((info.version, total), {})[number] = (mail, info)
-    with_patches = {k: v for k, v in groups.items() if any(n > 0 for n in v)}
-    if not with_patches:
+        groups.setdefault((info.version, total, thread_root(mail)), {})[number] = (mail, info)
+    return {k: v for k, v in groups.items() if any(0 < n <= k[1] for n in v)}
+
+
+def assemble(mails: Sequence[Mail], version: int | None = None, *,
+             max_patches: int | None = None) -> Series:
+    """The series MAILS (one thread) carries: the newest version whose patches are all
+    there, unless VERSION; when no version is complete, the newest.  Among equals the
+    longer series wins (not a one-patch suggestion posted in the thread), then the
+    later one.  Missing patch numbers are listed, never guessed.  InputError when
+    there is no patch, when VERSION is not in the thread, or when the chosen version
+    has more than MAX_PATCHES."""
+    if not mails:
+        raise InputError("the thread has no mail")
+    candidates, others = _classify(mails)
+    groups = _group(candidates)
+    if not groups:
         raise InputError("no patch in the thread (no [PATCH] mail with a diff)")
-    versions = tuple(sorted({v for v, _ in with_patches}))
-    if version is not None:
-        keys = [k for k in with_patches if k[0] == version]
-        if not keys:
-            have = ", ".join(f"v{v}" for v in versions)
-            raise InputError(f"version {version} is not in the thread (it has {have})")
-    else:
-        keys = list(with_patches)
+    versions = tuple(sorted({v for v, _, _ in groups}))
+    keys = [k for k in groups if version is None or k[0] == version]
+    if not keys:
+        have = ", ".join(f"v{v}" for v in versions)
+        raise InputError(f"version {version} is not in the thread (it has {have})")
 
-    def complete(key: tuple[int, int]) -> bool:
-        return all(n in with_patches[key] for n in range(1, key[1] + 1))
+    def complete(key: _Key) -> bool:
+        return all(n in groups[key] for n in range(1, key[1] + 1))
 
-    order = {k: i for i, k in enumerate(with_patches)}  # later in the thread wins a tie
-    key = max(keys, key=lambda k: (complete(k), k[0], order[k]))
-    chosen = with_patches[key]
-    ver, total = key
-    numbers = sorted(n for n in chosen if 0 < n <= max(total, 1))
+    order = {k: i for i, k in enumerate(groups)}
+    key = max(keys, key=lambda k: (complete(k), k[0], k[1], order[k]))
+    chosen = groups[key]
+    ver, total, _ = key
+    numbers = sorted(n for n in chosen if 0 < n <= total)
     if max_patches is not None and len(numbers) > max_patches:
         raise InputError(f"v{ver} has {len(numbers)} patches, more than the limit of "
                          f"{max_patches} ([review].max_patches)")
@@ -432,11 +533,11 @@ def assemble(mails: Sequence[Mail], version: int | None = None, *,
         if (m := _BASE_COMMIT.search(mail.body)) is not None:
             base = m.group(1)
             break
-    first = patches[0] if patches else None
+    first = patches[0]
     return Series(
-        subject=(parse_subject(cover.subject).summary if cover else first.summary if first else ""),
+        subject=parse_subject(cover.subject).summary if cover else first.summary,
         version=ver, rfc=any(i.rfc for i in infos), resend=any(i.resend for i in infos),
-        message_id=cover.message_id if cover else first.mail.message_id if first else "",
+        message_id=cover.message_id if cover else first.mail.message_id,
         cover=cover, patches=patches, total=total,
         missing=tuple(n for n in range(1, total + 1) if n not in chosen),
         base_commit=base, thread_addresses=_thread_addresses(mails),
