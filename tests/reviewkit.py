@@ -93,7 +93,8 @@ def format_patches(repo: Path, base: str, head: str, out: Path, *, prefix: str =
     n = int(git(repo, "rev-list", "--count", f"{base}..{head}").strip())
     if n > 1 or cover is not None:
         args.append("--numbered")
-    git(repo, *args, f"{base}..{head}", env={"GIT_COMMITTER_DATE": DATE})
+    git(repo, *args, f"{base}..{head}", env={"GIT_COMMITTER_DATE": DATE, "GIT_COMMITTER_NAME": AUTHOR[0],
+                                             "GIT_COMMITTER_EMAIL": AUTHOR[1]})
     files = sorted(out.glob("*.patch"))
     if cover is not None:
         title, _, blurb = cover.partition("\n\n")
@@ -118,7 +119,10 @@ def thread(files: Sequence[Path], tag: str, *, to: str = "xen-devel@lists.xenpro
         extra = [f"Message-ID: <{mid}>", f"To: {to}"] + ([f"Cc: {', '.join(cc)}"] if cc else [])
         parent = first or reply_to
         if parent:
-            extra += [f"In-Reply-To: <{parent}>", f"References: <{parent}>"]
+            # References as git send-email writes them: the reply's parent's chain.
+            chain_ids = ([reply_to] if reply_to else []) + ([first] if first else [])
+            extra += [f"In-Reply-To: <{parent}>",
+                      "References: " + " ".join(f"<{m}>" for m in chain_ids)]
         first = first or mid
         out += (head + "\n" + "\n".join(extra) + "\n\n" + body).encode()
         if not out.endswith(b"\n"):

@@ -83,24 +83,39 @@ _ERROR_PATH = re.compile(r"^error: (\S+?): (.+)$")
 _CONFLICT = re.compile(r"^CONFLICT \([^)]*\): .*? in (\S+)$")
 
 
-def failure_reason(stderr: str) -> tuple[str | None, int | None, str]:
-    """(file, line, git's one-line reason) from ``git am``'s stderr."""
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+def failure_reason(output: str) -> tuple[str | None, int | None, str]:
+    """(file, line, git's one-line reason) from ``git am --3way``'s output (stdout and
+    stderr: the 3-way merge prints its CONFLICT lines on stdout)."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
     path: str | None = None
     line: int | None = None
     reason = ""
     for ln in lines:
-        if (m := _CONFLICT.match(ln)) is not None:
-            return m.group(1), None, ln
         if (m := _PATCH_FAILED.search(ln)) is not None and path is None:
             path, line = m.group(1), int(m.group(2))
-        elif (m := _ERROR_PATH.match(ln)) is not None and not reason:
+    for ln in lines:
+        if (m := _CONFLICT.match(ln)) is not None:
+            return path or m.group(1), line, ln
+    for ln in lines:
+        if (m := _ERROR_PATH.match(ln)) is not None and not ln.startswith("error: patch failed"):
             path = path or m.group(1)
             reason = f"{m.group(1)}: {m.group(2)}"
+            break
     if not reason:
         reason = next((ln for ln in lines if ln.startswith(("error:", "fatal:"))),
                       lines[0] if lines else "git am failed")
     return path, line, reason.removeprefix("error: ").removeprefix("fatal: ")
+
+
+def _first_change(patch: Patch, path: str) -> int | None:
+    """The first line PATCH changes in PATH, as its hunk numbers it (where it did not apply)."""
+    for d in parse_diff(patch.diff):
+        if d.path == path:
+            for hunk in d.hunks:
+                for ln in hunk.lines:
+                    if ln.kind == "+":
+                        return ln.new
+    return None
 
 
 def apply_series(source: gitrepo.git.Repo, base: Base, series: Series, scratch: Path) -> tuple[
@@ -122,11 +137,13 @@ def apply_series(source: gitrepo.git.Repo, base: Base, series: Series, scratch: 
     for i, patch in enumerate(series.patches):
         mail = scratch / f"patch-{patch.number:04d}.mbox"
         mail.write_bytes(patch.mail.raw)
-        status, _, err = gitrepo.untrusted_git(clone, "am", "-q", "--3way", "--no-gpg-sign",
-                                               str(mail), env=env)
+        status, out, err = gitrepo.untrusted_git(clone, "am", "--3way", "--no-gpg-sign",
+                                                 str(mail), env=env)
         if status != 0:
             gitrepo.untrusted_git(clone, "am", "--abort")
-            path, line, reason = failure_reason(err)
+            path, line, reason = failure_reason(out + "\n" + err)
+            if path is not None and line is None:
+                line = _first_change(patch, path)
             findings.append(Finding("apply-failed", "error", patch.number, path, line,
                                     f"patch {patch.number}/{series.total} does not apply onto "
                                     f"{base.sha[:12]}: {reason}"))
