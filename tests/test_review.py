@@ -279,8 +279,8 @@ def test_style_by_file_kind(tmp_path: Path, repo: Path, env: dict[str, str]) -> 
     end = len(git(repo, "show", f"base:{C_FILE}").split("\n")) - 1  # lines of the base file
     mine = sorted((f["line"] - end, f["message"].split(";")[0].split(":")[0]) for f in style
                   if f["patch"] == 1)
-    assert mine == [(4, "'if (' needs spaces inside the brackets"),
-                    (4, "brace on the statement's line"), (4, "indented with a tab"),
+    assert mine == [(4, "brace on the statement's line"), (4, "indented with a tab"),
+                    (4, "no space inside the brackets of 'if'"),
                     (5, "trailing white space"), (7, "line is 82 columns (more than 80)")], mine
     linux = [f["message"] for f in style if f["patch"] == 2]
     assert linux == ["trailing white space"], linux

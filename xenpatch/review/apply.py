@@ -60,10 +60,10 @@ def choose_base(repo: gitrepo.git.Repo, given: str | None, series: Series, confi
             sha = ""
         if sha:
             return Base(sha, series.base_commit, "base-commit",
-                        "the series' base-commit:")
+                        "from the series' base-commit: line")
         fallback = gitrepo.resolve(repo, configured).hexsha
         return Base(fallback, configured, "[tree].base",
-                    f"the series' base-commit: {series.base_commit} is not in the tree; "
+                    f"the series' base-commit: {series.base_commit[:12]} is not in the tree; "
                     f"[tree].base {configured} instead")
     return Base(gitrepo.resolve(repo, configured).hexsha, configured, "[tree].base",
                 f"no --base and no base-commit: in the series; [tree].base {configured}")

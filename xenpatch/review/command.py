@@ -14,7 +14,7 @@ import argparse
 import os
 import shlex
 from datetime import UTC, datetime
-from email.utils import format_datetime, getaddresses
+from email.utils import format_datetime, getaddresses, parseaddr
 from pathlib import Path
 
 from .. import gitrepo, xentree
@@ -73,9 +73,11 @@ def review(args: argparse.Namespace, config: Config) -> Result:
     if args.format == "text" and not args.send:
         return Result(code, report.review_text(r), args.output, messages)
     date = series_date(config.get("series", "date"), os.environ)
-    rs = report.ReplySettings(sender=_sender(config, tree), date=format_datetime(date),
+    sender = _sender(config, tree)
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "xenpatch.invalid"
+    rs = report.ReplySettings(sender=sender, date=format_datetime(date),
                               list_address=config.get("list", "address"),
-                              command=reproduce(args, archive, r))
+                              command=reproduce(args, archive, r), domain=domain)
     out = report.replies(r, rs)
     text = report.replies_mbox(out)
     if not args.send:

@@ -110,7 +110,7 @@ def _problems(text: str, prev: str, style: str, in_comment: bool) -> list[str]:
         return out
     if _KEYWORD_PAREN.search(_no_strings(code)) and _KEYWORD_NO_SPACE.search(_no_strings(code)):
         word = _KEYWORD_NO_SPACE.search(_no_strings(code)).group(1)  # type: ignore[union-attr]
-        out.append(f"'{word} (' needs spaces inside the brackets: '{word} ( condition )'")
+        out.append(f"no space inside the brackets of '{word}'; Xen writes '{word} ( x )'")
     if (_BRACE_SAME_LINE.match(code) and not code.startswith("do")) or _CLOSE_ELSE.match(code):
         out.append("brace on the statement's line; Xen puts braces on a line of their own "
                    "(except do/while)")
