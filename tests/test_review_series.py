@@ -30,6 +30,10 @@ DATA = Path(__file__).parent / "data" / "review"
     ("[PATCH for-4.21 v3 2/5] a: b", 3, 2, 5, False, False, "a: b"),
     ("[Xen-devel] [PATCH v4 10/12]   a:\n b", 4, 10, 12, False, False, "a: b"),
     ("[PATCH 00/10] big", 1, 0, 10, False, False, "big"),
+    ("[PATCHv2 3/4] a: b", 2, 3, 4, False, False, "a: b"),
+    ("[RFC-PATCH v5] a: b", 5, None, None, False, False, "a: b"),
+    ("[RESEND PATCH] a: b", 1, None, None, False, True, "a: b"),
+    ("[RFCv2 PATCH 1/1] a: b", 2, 1, 1, True, False, "a: b"),
 ])
 def test_subject_prefixes_seen_on_xen_devel(subject, version, number, total, rfc, resend,
                                             summary) -> None:
@@ -255,3 +259,36 @@ def test_hostile_headers_and_mime_bombs() -> None:
     folded = nested.replace(b"Content-Type: multipart", b"Content-Type:\n multipart")
     with pytest.raises(InputError, match="more than 200 MIME multiparts"):
         parse_mail(folded)
+
+
+def test_plain_diffs_binary_patches_and_quoted_names() -> None:
+    plain = ("--- a/x.c\n+++ b/x.c\n@@ -1 +1 @@\n-a\n+b\n"
+             "--- a/y.c\n+++ b/y.c\n@@ -1 +1 @@\n-c\n+d\n")
+    assert extract_diff(plain) == (plain, ("x.c", "y.c"))
+    binary = ("diff --git a/logo.png b/logo.png\nnew file mode 100644\nindex 0000000..e69de29\n"
+              "GIT binary patch\nliteral 6\nNcmZQzWMXCj0000100IC2\n\nliteral 0\nHcmV?d00001\n\n")
+    diff, files = extract_diff(binary + "-- \n2.39.5\n\n")
+    assert diff == binary and files == ("logo.png",)
+    quoted = ('diff --git "a/caf\\303\\251.h" "b/caf\\303\\251.h"\n--- "a/caf\\303\\251.h"\n'
+              '+++ "b/caf\\303\\251.h"\n@@ -1 +1 @@\n-a\n+b\n')
+    assert extract_diff(quoted)[1] == ("caf\u00e9.h",)
+
+
+def test_crlf_mail_body_is_read_as_git_am_reads_it() -> None:
+    raw = _mail("crlf@x", "[PATCH] a: crlf", "Fix.\n\nSigned-off-by: A <a@example.org>\n" + DIFF)
+    (p,) = assemble([parse_mail(raw.replace(b"\n", b"\r\n"))]).patches
+    assert "\r" not in p.diff and p.files == ("a.h",) and p.trailers[0][0] == "Signed-off-by"
+
+
+def test_a_reply_that_kept_the_subject_does_not_replace_the_patch() -> None:
+    quoted = "On Monday A wrote:\n> +y\n\nNo.\n"
+    mails = [parse_mail(_mail("k0@x", "[PATCH 0/1] a: one", "cover")),
+             parse_mail(_mail("k1@x", "[PATCH 1/1] a: one", DIFF, ("k0@x",))),
+             parse_mail(_mail("k2@x", "[PATCH 1/1] a: one", quoted, ("k0@x", "k1@x"))),
+             parse_mail(_mail("k3@x", "[PATCH 0/1] a: one", quoted, ("k0@x",)))]
+    series = assemble(mails)
+    assert series.cover is not None and series.cover.message_id == "k0@x"
+    assert [p.mail.message_id for p in series.patches] == ["k1@x"]
+    assert [m.message_id for m in series.replies] == ["k2@x", "k3@x"]
+    resend = parse_mail(_mail("k4@x", "[PATCH RESEND 1/1] a: one", DIFF, ("k0@x",)))
+    assert assemble([*mails, resend]).patches[0].mail.message_id == "k4@x"

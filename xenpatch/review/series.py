@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage, Message
-from email.parser import BytesHeaderParser, BytesParser
+from email.parser import BytesParser
 
 from ..errors import InputError
 
@@ -81,7 +81,8 @@ class Series:
     missing: tuple[int, ...]  # numbers 1..total absent from the thread
     base_commit: str | None  # from a base-commit: line (cover or patches)
     thread_addresses: tuple[str, ...]  # every From/To/Cc seen in the thread (dedup, order kept)
-    replies: tuple[Mail, ...]  # the thread's mails that are no version's patch or cover letter
+    replies: tuple[Mail, ...]  # the thread's mails that are no version's patch or cover
+    #                            letter, in thread order
     versions: tuple[int, ...] = ()  # every version the thread holds, ascending
 
 
@@ -89,6 +90,7 @@ class Series:
 _REPLY = re.compile(r"^\s*(?:re|aw|sv|antw|fwd?|wg)\s*(?:\[\d+\])?\s*:\s*", re.I)
 _GROUP = re.compile(r"^\s*\[([^\[\]]*)\]\s*")
 _VERSION = re.compile(r"^v(\d{1,4})$", re.I)
+_GLUED_VERSION = re.compile(r"^((?:\w+-)?PATCH|RFC)[-_]?v(\d{1,4})$", re.I)
 _NUMBER = re.compile(r"^(\d{1,4})/(\d{1,4})$")
 
 
@@ -111,6 +113,8 @@ def parse_subject(subject: str) -> SubjectInfo:
         for word in m.group(1).replace(",", " ").split():
             tags.append(word)
             upper = word.upper()
+            if (glued := _GLUED_VERSION.match(word)) is not None:  # [PATCHv2], [RFCv3]
+                upper, version = glued.group(1).upper(), max(1, int(glued.group(2)))
             if upper == "PATCH" or upper.endswith("-PATCH"):  # [PATCH], [XEN-PATCH]
                 is_patch = True
             elif upper == "RFC":
@@ -188,12 +192,10 @@ def _part_text(part: Message) -> str:
         content = part.get_content() if isinstance(part, EmailMessage) else None
     except (LookupError, ValueError, AssertionError, KeyError):
         content = None
-    if isinstance(content, str):
-        return content
-    payload = part.get_payload(decode=True)
-    if isinstance(payload, bytes):
-        return payload.decode("utf-8", "replace")
-    return ""
+    if not isinstance(content, str):
+        payload = part.get_payload(decode=True)
+        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+    return content.replace("\r\n", "\n")  # as git mailsplit does without --keep-cr
 
 
 def _body(msg: Message) -> str:
@@ -219,12 +221,19 @@ def looks_like_mail(raw: bytes) -> bool:
     return re.match(rb"^[!-9;-~]+:", raw.lstrip()[:1000]) is not None
 
 
+_THREAD_HEADER = re.compile(rb"^(message-id|in-reply-to|references)[ \t]*:(.*)$", re.I | re.M)
+
+
 def references_of(raw: bytes) -> tuple[str, tuple[str, ...]]:
-    """(Message-ID, the ids of In-Reply-To and References) from RAW's header only."""
-    head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0] + b"\n\n"
-    msg = BytesHeaderParser(policy=policy.default).parsebytes(head)
-    ids = _ids(_header(msg, "Message-ID"))
-    parents = _ids(_header(msg, "In-Reply-To")) + _ids(_header(msg, "References"))
+    """(Message-ID, the ids of In-Reply-To and References) from RAW's header only, by a
+    plain scan of the unfolded header (an archive index reads thousands of these)."""
+    head = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
+    head = re.sub(rb"\r?\n[ \t]+", b" ", head)
+    found: dict[bytes, str] = {}
+    for name, value in _THREAD_HEADER.findall(head):
+        found.setdefault(name.lower(), value.decode("latin-1"))
+    ids = _ids(found.get(b"message-id", ""))
+    parents = _ids(found.get(b"in-reply-to", "")) + _ids(found.get(b"references", ""))
     return (ids[0] if ids else ""), tuple(dict.fromkeys(parents))
 
 
@@ -264,7 +273,9 @@ _HUNK = re.compile(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
 # Lines of a file's header in a git diff (git's diff.c / apply.c).
 _FILE_HEADER = ("index ", "new file mode", "deleted file mode", "old mode", "new mode",
                 "similarity index", "dissimilarity index", "rename from", "rename to",
-                "copy from", "copy to", "Binary files ", "--- ", "+++ ")
+                "copy from", "copy to", "Binary files ")
+# A line of a git binary patch: "literal N", "delta N", base85 data, or blank (apply.c).
+_BINARY_LINE = re.compile(r"^(?:(?:literal|delta) \d+|[A-Za-z][0-9A-Za-z!#$%&()*+;<=>?@^_`{|}~-]*)?\n?$")
 
 
 def _split_message(body: str) -> tuple[str, str]:
@@ -313,65 +324,75 @@ def parse_trailers(message: str) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
+def _hunk(lines: list[str], i: int, old: int, new: int, out: list[str]) -> int:
+    """Copy the OLD/NEW lines of the hunk whose header is lines[i] into OUT; returns the
+    index of its last line (a reply or a signature after it is not part of it)."""
+    while (old > 0 or new > 0) and i + 1 < len(lines):
+        tag = lines[i + 1][:1]
+        if tag in (" ", "\n"):  # a blank context line: a mailer dropped its space
+            old, new = old - 1, new - 1
+        elif tag == "-":
+            old -= 1
+        elif tag == "+":
+            new -= 1
+        elif tag != "\\":  # "\ No newline at end of file"
+            break
+        out.append(lines[i + 1])
+        i += 1
+    if i + 1 < len(lines) and lines[i + 1].startswith("\\"):
+        out.append(lines[i + 1])
+        i += 1
+    return i
+
+
+def _diff_path(line: str) -> str:
+    path = line[4:].rstrip("\n").split("\t")[0].strip()
+    if path.startswith('"') and path.endswith('"'):  # git quotes unusual names (quote.c)
+        raw = path[1:-1].encode("utf-8", "backslashreplace").decode("unicode_escape")
+        path = raw.encode("latin-1", "replace").decode("utf-8", "replace")
+    return path[2:] if path.startswith(("a/", "b/")) else path
+
+
 def extract_diff(text: str) -> tuple[str, tuple[str, ...]]:
     """The unified diff in TEXT (from its first ``diff --git``/``--- `` header to the end
     of its last hunk, so a signature or a reply after it is not part of it) and the
-    paths it touches."""
+    paths it touches (the ``+++`` side; the ``---`` side for a deletion)."""
     lines = text.splitlines(keepends=True)
     out: list[str] = []
     files: list[str] = []
-    i, in_file, binary = 0, False, False
-    minus = ""
+    i = 0
+    in_file = binary = have_paths = False
     while i < len(lines):
         line = lines[i]
         if line.startswith("diff --git "):
-            in_file, binary = True, False
+            in_file, binary, have_paths = True, False, False
             out.append(line)
             parts = line.split()
             if len(parts) >= 4 and parts[3].startswith("b/"):
                 files.append(parts[3][2:])
         elif line.startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ "):
-            minus = line[4:].split("\t")[0].strip()
-            plus = lines[i + 1][4:].split("\t")[0].strip()
+            minus, plus = _diff_path(line), _diff_path(lines[i + 1])
             path = minus if plus == "/dev/null" else plus
-            path = path[2:] if path.startswith(("a/", "b/")) else path
-            if not files or not out or not in_file:
-                files.append(path)
-            elif files[-1] != path:
-                files[-1] = path
-            in_file = True
+            if in_file and not have_paths and files:
+                files[-1] = path  # the diff --git line's guess, now known
+            else:
+                files.append(path)  # a plain diff: each file starts here
+            in_file, have_paths = True, True
             out += [line, lines[i + 1]]
             i += 1
         elif in_file and (m := _HUNK.match(line)) is not None:
-            old = int(m.group(1)) if m.group(1) is not None else 1
-            new = int(m.group(2)) if m.group(2) is not None else 1
             out.append(line)
-            while (old > 0 or new > 0) and i + 1 < len(lines):
-                nxt = lines[i + 1]
-                tag = nxt[:1]
-                if tag in (" ", "\n", "\r"):
-                    old, new = old - 1, new - 1
-                elif tag == "-":
-                    old -= 1
-                elif tag == "+":
-                    new -= 1
-                elif not nxt.startswith("\\"):
-                    break
-                out.append(nxt)
-                i += 1
-            if i + 1 < len(lines) and lines[i + 1].startswith("\\"):  # "\ No newline at end of file"
-                out.append(lines[i + 1])
-                i += 1
-        elif in_file and (line.startswith(_FILE_HEADER) or binary):
-            binary = binary or line.startswith("GIT binary patch")
-            out.append(line)
+            i = _hunk(lines, i, int(m.group(1) or 1), int(m.group(2) or 1), out)
         elif in_file and line.startswith("GIT binary patch"):
             binary = True
             out.append(line)
-        elif in_file:
+        elif in_file and binary and _BINARY_LINE.match(line):
+            out.append(line)
+        elif in_file and not have_paths and line.startswith(_FILE_HEADER):
+            out.append(line)
+        else:
             in_file = False
         i += 1
-    del minus
     return "".join(out), tuple(dict.fromkeys(files))
 
 
@@ -482,15 +503,32 @@ def select_thread(mails: Sequence[Mail], message_id: str) -> list[Mail]:
 _Key = tuple[int, int, str | None]  # version, total, thread root
 
 
-def _group(candidates: Sequence[tuple[Mail, SubjectInfo]]) -> dict[_Key, dict[int, tuple[Mail, SubjectInfo]]]:
-    """(version, total, thread root) -> number -> mail; a later mail with the same
-    number (a RESEND) replaces an earlier one."""
+def _replaces(mail: Mail, earlier: Mail) -> bool:
+    """A later mail with the same number replaces an earlier one (a RESEND), unless it
+    answers that mail (a reply whose client kept the subject without "Re:") or brings
+    no diff where the earlier one had one."""
+    if earlier.message_id in mail.references or mail.in_reply_to == earlier.message_id:
+        return False
+    return _has_diff(mail.body) or not _has_diff(earlier.body)
+
+
+def _group(candidates: Sequence[tuple[Mail, SubjectInfo]]
+           ) -> tuple[dict[_Key, dict[int, tuple[Mail, SubjectInfo]]], list[Mail]]:
+    """(version, total, thread root) -> number -> mail, and the mails that only look
+    like patches (see _replaces); a RESEND replaces the mail it resends."""
     groups: dict[_Key, dict[int, tuple[Mail, SubjectInfo]]] = {}
+    lookalikes: list[Mail] = []
     for mail, info in candidates:
         total = info.total if info.total is not None else 1
         number = info.number if info.number is not None else 1
-        groups.setdefault((info.version, total, thread_root(mail)), {})[number] = (mail, info)
-    return {k: v for k, v in groups.items() if any(0 < n <= k[1] for n in v)}
+        numbered = groups.setdefault((info.version, total, thread_root(mail)), {})
+        earlier = numbered.get(number)
+        if earlier is None or _replaces(mail, earlier[0]):
+            numbered[number] = (mail, info)
+        else:
+            lookalikes.append(mail)
+    kept = {k: v for k, v in groups.items() if any(0 < n <= k[1] for n in v)}
+    return kept, lookalikes
 
 
 def assemble(mails: Sequence[Mail], version: int | None = None, *,
@@ -504,7 +542,8 @@ def assemble(mails: Sequence[Mail], version: int | None = None, *,
     if not mails:
         raise InputError("the thread has no mail")
     candidates, others = _classify(mails)
-    groups = _group(candidates)
+    groups, lookalikes = _group(candidates)
+    replies = {id(m) for m in [*others, *lookalikes]}
     if not groups:
         raise InputError("no patch in the thread (no [PATCH] mail with a diff)")
     versions = tuple(sorted({v for v, _, _ in groups}))
@@ -541,4 +580,4 @@ def assemble(mails: Sequence[Mail], version: int | None = None, *,
         cover=cover, patches=patches, total=total,
         missing=tuple(n for n in range(1, total + 1) if n not in chosen),
         base_commit=base, thread_addresses=_thread_addresses(mails),
-        replies=tuple(others), versions=versions)
+        replies=tuple(m for m in mails if id(m) in replies), versions=versions)
