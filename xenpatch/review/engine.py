@@ -144,7 +144,7 @@ def abi_findings(clone: Path, base: str, result: str, public: Sequence[str],
                              cache_dir=settings.cache_dir, jobs=settings.jobs)
                     for s in (old_src, new_src))
         changes = diff_models(old, new)
-        out += abi_rules.diff_findings(changes, locator, profile)
+        out += abi_rules.diff_findings(changes, locator, profile, old, new)
         if profile != "tools":
             continue
         out += abi_rules.check_findings(check_model(old, settings.suppress),
@@ -152,7 +152,7 @@ def abi_findings(clone: Path, base: str, result: str, public: Sequence[str],
         out += abi_rules.family_facts(changes, new, locator)
         repo = gitrepo.open_repo(clone)
         xlat = _text(gitrepo.read_file(repo, result, XLAT)) or ""
-        out += compat.compat_findings(changes, new, xlat, locator)
+        out += compat.compat_findings(changes, old, new, xlat, locator)
         if any(ch.kind in ("macro-added", "enumerator-added") for ch in changes):
             docs = {p: d.decode("utf-8", "replace")
                     for p, d in _docs(repo, base).items()}

@@ -77,7 +77,26 @@ def arches_text(arches: Iterable[str]) -> str:
     return "all arches" if set(arches) >= set(ALL_ARCHES) else ", ".join(arches)
 
 
-def _describe(ch: Change, profile: str) -> str:
+def _alias_kept(ch: Change, old: AbiModel | None, new: AbiModel | None) -> str | None:
+    """For a removed macro whose body was just another name that the result still has
+    (``#define VGCF_IN_KERNEL VGCF_in_kernel``... or the same value): that name."""
+    if ch.kind != "macro-removed" or old is None or new is None:
+        return None
+    for arch in ch.arches:
+        before, after = old.arch_map.get(arch), new.arch_map.get(arch)
+        m = before.macro_map.get(ch.name) if before else None
+        if m is None or after is None:
+            continue
+        if m.expr in after.macro_map:
+            return m.expr
+        same = [n for n, x in after.macro_map.items() if x.header == m.header and
+                x.value is not None and x.value == m.value and n.lower() == ch.name.lower()]
+        if same:
+            return same[0]
+    return None
+
+
+def _describe(ch: Change, profile: str, alias: str | None = None) -> str:
     what = f"{ch.name}.{ch.field}" if ch.field else ch.name
     words = {
         "type-size-changed": f"{what}: size {ch.old} -> {ch.new} bytes",
@@ -95,11 +114,15 @@ def _describe(ch: Change, profile: str) -> str:
     iface = interface_of(ch)
     tail = ("breaks guests built against the base" if iface == "stable" else
             "a tools-only interface: fine only with its *_INTERFACE_VERSION bumped")
+    if alias and iface == "stable":
+        tail = (f"{alias} keeps the value, so the ABI holds, but code that names {ch.name} "
+                "no longer compiles (an API change)")
     view = "" if profile == "tools" else f", {profile} view"
     return f"{words} [{arches_text(ch.arches)}{view}]; {tail}"
 
 
-def diff_findings(changes: Sequence[Change], locator: Locator, profile: str = "tools") -> list[Finding]:
+def diff_findings(changes: Sequence[Change], locator: Locator, profile: str = "tools",
+                  old: AbiModel | None = None, new: AbiModel | None = None) -> list[Finding]:
     out: list[Finding] = []
     for ch in changes:
         rule = change_rule(ch)
@@ -113,7 +136,7 @@ def diff_findings(changes: Sequence[Change], locator: Locator, profile: str = "t
         if rule == "interface-version":
             message = f"{ch.name}: {ch.old} -> {ch.new} [{arches_text(ch.arches)}]"
         else:
-            message = _describe(ch, profile)
+            message = _describe(ch, profile, _alias_kept(ch, old, new))
         out.append(Finding(rule, change_severity(ch), patch, path, line, message))
     return out
 
