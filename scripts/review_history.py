@@ -1,4 +1,4 @@
-"""Review every commit touching xen/include/public in a range of xen.git against its parent (issue 7, acceptance 3).
+"""Review each commit touching xen/include/public in a xen.git range against its parent (issue 7, item 3).
 
     .venv/bin/python scripts/review_history.py [--git DIR] [--range RELEASE-4.21.0..RELEASE-4.22.0]
 

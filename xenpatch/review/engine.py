@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import gitrepo
@@ -26,6 +26,7 @@ from ..abi.c import preprocess
 from ..abi.check import check_model
 from ..abi.diff import diff_models
 from ..abi.headercheck import check_headers
+from ..abi.model import AbiModel
 from ..errors import InputError
 from . import apply
 from .finding import Finding, ordered
@@ -147,8 +148,10 @@ def abi_findings(clone: Path, base: str, result: str, public: Sequence[str],
         out += abi_rules.diff_findings(changes, locator, profile, old, new)
         if profile != "tools":
             continue
-        out += abi_rules.check_findings(check_model(old, settings.suppress),
-                                        check_model(new, settings.suppress), locator)
+        names = {ch.name for ch in changes}
+        out += abi_rules.check_findings(check_model(_families_of(old, names), settings.suppress),
+                                        check_model(_families_of(new, names), settings.suppress),
+                                        locator)
         out += abi_rules.family_facts(changes, new, locator)
         repo = gitrepo.open_repo(clone)
         xlat = _text(gitrepo.read_file(repo, result, XLAT)) or ""
@@ -159,6 +162,16 @@ def abi_findings(clone: Path, base: str, result: str, public: Sequence[str],
             out += compat.docs_findings(changes, old, new, docs, touched, locator)
     out += _header_checks(old_src.files, new_src.files, public, locator)
     return _dedup_profiles(out), profiles
+
+
+def _families_of(model: AbiModel, names: set[str]) -> AbiModel:
+    """MODEL with only the families that have a member in NAMES (what the series changed):
+    a family it did not touch has the same ``abi check`` findings before and after, so
+    checking it twice cannot find anything new (measured: the whole check of both models
+    was 40% of a review with the base cached)."""
+    arches = tuple(replace(a, families=tuple(f for f in a.families if names & set(f.members)))
+                   for a in model.arches)
+    return replace(model, arches=arches)
 
 
 def _docs(repo: gitrepo.git.Repo, rev: str) -> dict[str, bytes]:
