@@ -85,9 +85,10 @@ def parse_diff(text: str) -> tuple[FileDiff, ...]:
             continue
         if cur is None:
             continue
-        if hunk is not None and hunk["left_old"] + hunk["left_new"] > 0 and raw[:1] in (" ", "+",
-                                                                                      "-", ""):
-            kind = raw[:1] or " "
+        kind = raw[:1] or " "
+        if hunk is not None and kind in (" ", "+", "-") and (
+                (kind == " " and hunk["left_old"] > 0 and hunk["left_new"] > 0)
+                or (kind == "-" and hunk["left_old"] > 0) or (kind == "+" and hunk["left_new"] > 0)):
             body = raw[1:]
             if kind == " ":
                 hunk["lines"].append(Line(" ", body, hunk["o"], hunk["n"]))
