@@ -10,11 +10,12 @@ from xenpatch.review import engine, sources
 from xenpatch.review.series import assemble
 
 RANGE = "RELEASE-4.21.0..RELEASE-4.22.0"
-# The one commit of the range with error findings, each checked by hand and real: its
-# message says "This is an API change in the public headers, but one for the better."
-REAL_ERRORS = {("efacf8668591", "abi-removed", "VGCF_IN_SYSCALL"),
-               ("efacf8668591", "abi-removed", "VGCF_I387_VALID"),
-               ("efacf8668591", "abi-removed", "VGCF_IN_KERNEL")}
+# No commit of the range has an error finding.  The one that came close, efacf8668591
+# ("Delete duplicate VGCF constants": "This is an API change in the public headers, but
+# one for the better"), removes aliases whose values stay under the other spelling: a
+# warning (API, not ABI), checked by hand.
+REAL_ERRORS: set[tuple[str, str, str]] = set()
+ALIAS_WARNINGS = {"VGCF_IN_SYSCALL", "VGCF_I387_VALID", "VGCF_IN_KERNEL"}
 
 
 def test_merged_commits_have_no_false_error(xen_git: Path, tmp_path: Path) -> None:
@@ -24,6 +25,7 @@ def test_merged_commits_have_no_false_error(xen_git: Path, tmp_path: Path) -> No
     assert len(shas) >= 10
     settings = engine.Settings(cache_dir=tmp_path / "abicache")
     errors = set()
+    aliases = set()
     for sha in shas:
         mbox = tmp_path / f"{sha}.mbox"
         mbox.write_bytes(subprocess.run(["git", "--git-dir", str(xen_git), "format-patch", "-1",
@@ -35,4 +37,7 @@ def test_merged_commits_have_no_false_error(xen_git: Path, tmp_path: Path) -> No
         for f in r.findings:
             if f.severity == "error":
                 errors.add((sha[:12], f.rule, f.message.split(" ", 1)[0]))
+            if f.rule == "abi-removed" and "an API change" in f.message:
+                aliases.add(f.message.split(" ", 1)[0])
     assert errors == REAL_ERRORS
+    assert aliases == ALIAS_WARNINGS

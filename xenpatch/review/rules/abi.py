@@ -53,6 +53,8 @@ def change_rule(ch: Change) -> str | None:
     bump, abi/diff.py's kind when the drift work has landed) maps to its own rule."""
     if ch.kind == "interface-version":
         return "interface-version"
+    if ch.kind == "macro-alias-removed":  # abi/diff.py's kind once the drift work lands
+        return "abi-removed"
     if ch.severity != "breaking":
         return None
     if ch.kind in _LAYOUT:
@@ -64,11 +66,14 @@ def change_rule(ch: Change) -> str | None:
     return None
 
 
-def change_severity(ch: Change) -> str:
-    """error for a break of a stable interface and for ``interface-version``; warning for
-    a break of a tools-only interface."""
+def change_severity(ch: Change, alias: str | None = None) -> str:
+    """error for an ABI break of a stable interface and for ``interface-version``; warning
+    for a break of a tools-only interface, and for a removed alias (ALIAS: the name that
+    keeps the value): an API change, the ABI holds."""
     if ch.kind == "interface-version":
         return "error"
+    if ch.kind == "macro-alias-removed" or alias:
+        return "warning"
     return "error" if interface_of(ch) == "stable" else "warning"
 
 
@@ -80,7 +85,7 @@ def arches_text(arches: Iterable[str]) -> str:
 def _alias_kept(ch: Change, old: AbiModel | None, new: AbiModel | None) -> str | None:
     """For a removed macro whose body was just another name that the result still has
     (``#define VGCF_IN_KERNEL VGCF_in_kernel``... or the same value): that name."""
-    if ch.kind != "macro-removed" or old is None or new is None:
+    if ch.kind not in ("macro-removed", "macro-alias-removed") or old is None or new is None:
         return None
     for arch in ch.arches:
         before, after = old.arch_map.get(arch), new.arch_map.get(arch)
@@ -133,11 +138,13 @@ def diff_findings(changes: Sequence[Change], locator: Locator, profile: str = "t
             patch, path, line = locator.removal(ch.header, ch.line, leaf)
         else:
             patch, path, line = locator.header(ch.header, ch.line, leaf)
+        alias = _alias_kept(ch, old, new)
         if rule == "interface-version":
-            message = f"{ch.name}: {ch.old} -> {ch.new} [{arches_text(ch.arches)}]"
+            message = getattr(ch, "message", "") or \
+                f"{ch.name}: {ch.old} -> {ch.new} [{arches_text(ch.arches)}]"
         else:
-            message = _describe(ch, profile, _alias_kept(ch, old, new))
-        out.append(Finding(rule, change_severity(ch), patch, path, line, message))
+            message = _describe(ch, profile, alias)
+        out.append(Finding(rule, change_severity(ch, alias), patch, path, line, message))
     return out
 
 
