@@ -355,6 +355,14 @@ def test_missing_patch_2_of_3(tmp_path: Path, repo: Path, env: dict[str, str]) -
     assert doc["series"]["applied"] == [1, 3]
 
 
+def test_unknown_base_is_exit_2(tmp_path: Path, repo: Path, env: dict[str, str]) -> None:
+    proc, _ = review(tmp_path, repo, env, [dict(edits=sif("#define SIF_TEST_FLAG     (1<<5)"),
+                                                subject=GOOD)], "--base", "no-such-rev", fmt="text")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"xenpatch: --base no-such-rev: not a revision of {repo}"], proc.stderr
+
+
 def test_bad_input_is_one_line_exit_2(tmp_path: Path, env: dict[str, str]) -> None:
     (tmp_path / "malformed.mbox").write_bytes(b"this is not a mail\nat all\n")
     bomb = tmp_path / "bomb.mbox.gz"
