@@ -80,6 +80,8 @@ def review(args: argparse.Namespace, config: Config) -> Result:
                               command=reproduce(args, archive, r), domain=domain)
     out = report.replies(r, rs)
     text = report.replies_mbox(out)
+    if not out:
+        messages += ("no reply: no finding worth a mail (only facts, or nothing at all)",)
     if not args.send:
         return Result(code, text, args.output, messages)
     return _send(args, config, tree, out, text, code, messages)
