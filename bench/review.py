@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -33,10 +34,16 @@ def fetched_tree() -> Path:
     return Path(out.split()[1])
 
 
+CPU: list[float] = []  # CPU seconds (user + system) of each run's process and its children
+
+
 def run(argv: list[str], env: dict[str, str], cwd: Path | None = None, ok: tuple[int, ...] = (0,)) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     if proc.returncode not in ok:
         sys.exit(f"bench: {' '.join(argv[:5])}... exited {proc.returncode}: {proc.stderr.strip()}")
     return elapsed
@@ -103,26 +110,31 @@ def main() -> None:
         mbox, paths = make_series(tree, work, env)
         review = [sys.executable, "-m", "xenpatch.cli", "-q", "review", str(mbox)]
         times: dict[tuple[str, str], list[float]] = {}
+        cpu: dict[tuple[str, str], list[float]] = {}
         for i in range(args.runs):
             for fmt in ("json", "email"):
                 cold = {**env, "XENPATCH_ABI_CACHE": str(work / f"cold-{fmt}-{i}")}
                 times.setdefault(("cold", fmt), []).append(
                     run([*review, "--format", fmt, "-o", str(work / f"out.{fmt}")], cold))
+                cpu.setdefault(("cold", fmt), []).append(CPU[-1])
                 cached = {**env, "XENPATCH_ABI_CACHE": str(work / f"base-{fmt}-{i}")}
                 run([sys.executable, "-m", "xenpatch.cli", "-q", "abi", "dump", "--rev", "HEAD",
                      "-o", os.devnull], cached)
                 times.setdefault(("base cached", fmt), []).append(
                     run([*review, "--format", fmt, "-o", str(work / f"out.{fmt}")], cached))
+                cpu.setdefault(("base cached", fmt), []).append(CPU[-1])
         am = statistics.median(git_am(tree, work / "patches.mbox", paths, work, env, i)
                                for i in range(args.runs))
-    print(f"tree: {tree}; series: 3 patches + cover ({', '.join(paths)})")
+    print(f"tree: {tree}; series: 3 patches + cover ({', '.join(paths)}); "
+          f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"baseline git am --3way (scratch clone, sparse checkout): {am:.2f} s (median of {args.runs})")
     for (case, fmt), values in times.items():
         value = statistics.median(values)
         target = TARGETS[case]
         verdict = "met" if value <= target else "NOT met"
         print(f"review --format {fmt:5} {case + ':':12} {value:6.2f} s  ({value / am:5.1f} x git am; "
-              f"target {target:.0f} s: {verdict}; runs: {', '.join(f'{v:.2f}' for v in values)})")
+              f"target {target:.0f} s: {verdict}; runs: {', '.join(f'{v:.2f}' for v in values)}; "
+              f"CPU {statistics.median(cpu[(case, fmt)]):.2f} s)")
 
 
 if __name__ == "__main__":
