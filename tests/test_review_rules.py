@@ -110,3 +110,16 @@ def test_abi_mapping_and_bits() -> None:
     added = Change("macro-added", "compatible", "SIF_X", ("x86_64",), "xen.h", 1, None, 32)
     assert change_rule(added) is None
     assert bit_ranges(0b1011_1111) == "0-5, 7"
+
+
+def test_guest_view_only_where_the_interface_version_matters() -> None:
+    from xenpatch.review.engine import _profiles
+    from xenpatch.review.locate import Locator
+
+    path = "xen/include/public/xen.h"
+    text = ("#define A 1\n#if __XEN_INTERFACE_VERSION__ < 0x00040400\n#define B 2\n#else\n"
+            "#define B 3\n#endif\n#define C 4\n").split("\n")
+    def view(line: int) -> tuple[str, ...]:
+        return _profiles(Locator({path: {line: (1, line)}}, {path: 1}, {path: tuple(text)}), [path])
+    assert view(1) == ("tools",) and view(7) == ("tools",)
+    assert view(3) == ("tools", "guest") and view(5) == ("tools", "guest")
