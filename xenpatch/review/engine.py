@@ -148,9 +148,9 @@ def abi_findings(clone: Path, base: str, result: str, public: Sequence[str],
         out += abi_rules.diff_findings(changes, locator, profile, old, new)
         if profile != "tools":
             continue
-        names = {ch.name for ch in changes}
-        out += abi_rules.check_findings(check_model(_families_of(old, names), settings.suppress),
-                                        check_model(_families_of(new, names), settings.suppress),
+        prefixes = _touched_families((old, new), {ch.name for ch in changes})
+        out += abi_rules.check_findings(check_model(_families_of(old, prefixes), settings.suppress),
+                                        check_model(_families_of(new, prefixes), settings.suppress),
                                         locator)
         out += abi_rules.family_facts(changes, new, locator)
         repo = gitrepo.open_repo(clone)
@@ -172,12 +172,19 @@ def rate_changes(changes: tuple[Change, ...]) -> tuple[Change, ...]:
     return changes
 
 
-def _families_of(model: AbiModel, names: set[str]) -> AbiModel:
-    """MODEL with only the families that have a member in NAMES (what the series changed):
-    a family it did not touch has the same ``abi check`` findings before and after, so
+def _touched_families(models: Sequence[AbiModel], names: set[str]) -> set[str]:
+    """The prefixes of the families, in any of MODELS, with a member in NAMES."""
+    return {f.prefix for m in models for a in m.arches for f in a.families
+            if names & set(f.members)}
+
+
+def _families_of(model: AbiModel, prefixes: set[str]) -> AbiModel:
+    """MODEL with only the families of PREFIXES (those the series changed), kept whole on
+    both sides so that a finding the base has already is still matched: a family the
+    series did not touch has the same ``abi check`` findings before and after, so
     checking it twice cannot find anything new (measured: the whole check of both models
     was 40% of a review with the base cached)."""
-    arches = tuple(replace(a, families=tuple(f for f in a.families if names & set(f.members)))
+    arches = tuple(replace(a, families=tuple(f for f in a.families if f.prefix in prefixes))
                    for a in model.arches)
     return replace(model, arches=arches)
 
