@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import probe  # tests/probe.py
+
 from xenpatch import proc
-from xenpatch.abi import probe
 from xenpatch.abi.c import preprocess as pp
 
 _DIE = re.compile(r"^\s*<(\d+)><([0-9a-f]+)>: Abbrev Number: \d+(?: \((DW_TAG_\w+)\))?")

@@ -201,6 +201,7 @@ def build_parser() -> _Parser:
     maint.set_defaults(handler="maintainers")
 
     _add_fetch_xen(sub)
+    _add_review(sub)
     _add_verbosity(p)  # last: covers every command added above
     return p
 
@@ -271,6 +272,30 @@ def _add_abi_history(abi_sub: Any) -> None:
                       default="text", help=FORMAT_HELP)
     hist.add_argument("-o", "--output", metavar="FILE", help=OUTPUT_HELP)
     hist.set_defaults(handler="abi_history")
+
+
+def _add_review(sub: Any) -> None:
+    """``review SOURCE [--tree DIR] [--base REV] [--archive URL] [--message-id ID]
+    [--version N] [--format ...] [-o FILE] [--send [--yes]]``."""
+    q = _command(sub, "review", "review one series: apply it, diff its ABI, run Xen's rules",
+                 ("xenpatch review 20260101120000.1234-1-dev@example.org --tree ~/src/xen "
+                  "--format email -o reply.eml"))
+    q.add_argument("source", metavar="SOURCE",
+                   help="mbox, maildir, format-patch directory, public-inbox mirror, Message-ID "
+                        "or thread URL")
+    q.add_argument("--tree", metavar="DIR", help="Xen git tree to apply onto (default: [tree].path)")
+    q.add_argument("--base", dest="review_base", metavar="REV",
+                   help="apply onto REV (default: the series' base-commit:, else [tree].base)")
+    q.add_argument("--archive", metavar="URL", help="public-inbox archive (default: [list].archive)")
+    q.add_argument("--message-id", metavar="ID", help="the thread to take from a mirror")
+    q.add_argument("--version", dest="review_version", type=int, metavar="N",
+                   help="review vN of the thread (default: the newest complete one)")
+    q.add_argument("--format", choices=("text", "json", "markdown", "email"), default="text",
+                   help=FORMAT_HELP)
+    q.add_argument("-o", "--output", metavar="FILE", help=OUTPUT_HELP)
+    q.add_argument("--send", action="store_true", help="mail the replies (a dry run unless --yes)")
+    q.add_argument("--yes", action="store_true", help="with --send: really send")
+    q.set_defaults(handler="review")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -348,6 +373,7 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace, Config], int | Result
         "send": lazy(".mail.command", "send"),
         "maintainers": lazy(".mail.command", "maintainers"),
         "fetch_xen": lazy(".fetchxen", "command"),
+        "review": lazy(".review.command", "review"),
     }
 
 
