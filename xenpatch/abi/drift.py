@@ -36,40 +36,19 @@ def _dumper(config: Config) -> Callable[[HeaderSource, str], AbiModel]:
     return dump
 
 
-def _side(load: Callable[[HeaderSource, str], AbiModel], source: HeaderSource, label: str,
-          tools: AbiModel) -> Any:
-    from .interfaces import Side
-
-    def view(profile: str) -> AbiModel:
-        return load(source, profile)
-    return Side(view, label, {"tools": tools})
-
-
-def _release_tag(tree: Path, rev: str) -> tuple[str, str] | None:
-    """(tag, its commit) of the release REV's cycle counts from."""
-    from .. import gitrepo
-    from .interfaces import release_base
-
-    repo = gitrepo.open_repo(tree)
-    tag = release_base(gitrepo.read_file(repo, rev, "xen/Makefile"),
-                       gitrepo.tag_names(repo, "RELEASE-"),
-                       lambda: gitrepo.nearest_tag(repo, rev, "RELEASE-*"))
-    return None if tag is None else (tag, gitrepo.resolve(repo, tag).hexsha)
-
-
 def _rated(args: argparse.Namespace, config: Config, tree: Path | None, old_src: HeaderSource,
            new_src: HeaderSource, load: Callable[[HeaderSource, str], AbiModel]) -> Any:
     """The changes OLD -> NEW rated by the interface rules, and messages; a diff rated before
     (same headers on both sides, same release tag, code, cpp and arches) comes from the
     event store without loading a model."""
     from . import modelcache as cache
-    from . import sources
+    from . import rating
     from .ci_report import CommitEvents
     from .diff import diff_models
-    from .interfaces import Release, judge
+    from .interfaces import judge
 
     messages: tuple[str, ...] = ()
-    found = _release_tag(tree, new_src.rev) if tree and new_src.rev else None
+    found = rating.release_tag(tree, new_src.rev) if tree and new_src.rev else None
     if found is None:
         messages += (f"no RELEASE-* tag for {args.new}: interface versions are compared "
                      f"with {args.old}",)
@@ -81,11 +60,11 @@ def _rated(args: argparse.Namespace, config: Config, tree: Path | None, old_src:
     if known is not None:
         return known.changes, messages
     old_tools, new_tools = load(old_src, "tools"), load(new_src, "tools")
-    release = None if found is None else Release(found[0], load(
-        sources.from_tree(tree, found[1]) if tree else new_src, "tools"))
-    changes = judge(diff_models(old_tools, new_tools),
-                    _side(load, old_src, args.old, old_tools),
-                    _side(load, new_src, args.new, new_tools), release)
+    changes = rating.rate(diff_models(old_tools, new_tools), tree, old_src, new_src,
+                          old_tools, new_tools, load, (args.old, args.new), found) \
+        if tree else judge(diff_models(old_tools, new_tools),
+                           rating.side(load, old_src, args.old, old_tools),
+                           rating.side(load, new_src, args.new, new_tools), None)
     store.put(CommitEvents("", "", changes), "diff", *parts)
     return changes, messages
 

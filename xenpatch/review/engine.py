@@ -27,6 +27,7 @@ from ..abi.check import check_model
 from ..abi.diff import Change, diff_models
 from ..abi.headercheck import check_headers
 from ..abi.model import AbiModel
+from ..abi.sources import HeaderSource
 from ..errors import InputError
 from . import apply
 from .finding import Finding, ordered
@@ -144,7 +145,10 @@ def abi_findings(clone: Path, base: str, result: str, public: Sequence[str],
         old, new = (api.dump(s, settings.arches, profile, cpp=settings.cpp,
                              cache_dir=settings.cache_dir, jobs=settings.jobs)
                     for s in (old_src, new_src))
-        changes = rate_changes(diff_models(old, new))
+        changes = diff_models(old, new)
+        if profile == "tools":
+            changes = rate_changes(changes, clone, base, result, old_src, new_src, old, new,
+                                   settings)
         out += abi_rules.diff_findings(changes, locator, profile, old, new)
         if profile != "tools":
             continue
@@ -164,12 +168,23 @@ def abi_findings(clone: Path, base: str, result: str, public: Sequence[str],
     return _dedup_profiles(out), profiles
 
 
-def rate_changes(changes: tuple[Change, ...]) -> tuple[Change, ...]:
-    """Where Xen's interface rules rate the changes (stable or tools, the *_INTERFACE_VERSION
-    bump, alias removals): the drift work's ``abi.interfaces.judge`` belongs here when both
-    have landed (it needs the guest views of both snapshots and the release the cycle
-    started from); until then ``rules.abi.interface_of`` tells tools-only headers by name."""
-    return changes
+def rate_changes(changes: tuple[Change, ...], clone: Path, base: str, result: str,
+                 old_src: HeaderSource, new_src: HeaderSource, old: AbiModel, new: AbiModel,
+                 settings: Settings) -> tuple[Change, ...]:
+    """CHANGES rated by Xen's interface rules (abi/interfaces.py, as ``abi diff`` rates them:
+    stable or tools, the *_INTERFACE_VERSION bump since the release the cycle started from,
+    alias removals, guarded changes).  Only a breaking change can be re-rated, and the rules
+    need the guest views of both snapshots, so a series without one skips them."""
+    if not any(ch.severity == "breaking" for ch in changes):
+        return changes
+    from ..abi import rating
+
+    def load(source: HeaderSource, profile: str) -> AbiModel:
+        return api.dump(source, settings.arches, profile, cpp=settings.cpp,
+                        cache_dir=settings.cache_dir, jobs=settings.jobs)
+
+    return rating.rate(changes, clone, old_src, new_src, old, new, load, (base, result),
+                       rating.release_tag(clone, result))
 
 
 def _touched_families(models: Sequence[AbiModel], names: set[str]) -> set[str]:

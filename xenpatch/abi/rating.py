@@ -1,0 +1,49 @@
+"""Rate the changes between two header snapshots of a tree by Xen's interface rules (interfaces.py).
+
+Shared by ``abi diff``/``abi history`` (drift.py) and ``review`` (review/engine.py):
+it loads the views the rules ask for and finds the release tag whose interface
+versions a snapshot is measured against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from .interfaces import Release, Side, judge, release_base
+from .model import AbiModel
+from .sources import HeaderSource
+
+Loader = Callable[[HeaderSource, str], AbiModel]
+
+
+def side(load: Loader, source: HeaderSource, label: str, tools: AbiModel) -> Side:
+    """SOURCE as a Side whose ``tools`` view is TOOLS (already loaded); the others load
+    on first use."""
+    def view(profile: str) -> AbiModel:
+        return load(source, profile)
+    return Side(view, label, {"tools": tools})
+
+
+def release_tag(tree: Path, rev: str) -> tuple[str, str] | None:
+    """(tag, its commit) of the release REV's development cycle counts from, or None."""
+    from .. import gitrepo
+
+    repo = gitrepo.open_repo(tree)
+    tag = release_base(gitrepo.read_file(repo, rev, "xen/Makefile"),
+                       gitrepo.tag_names(repo, "RELEASE-"),
+                       lambda: gitrepo.nearest_tag(repo, rev, "RELEASE-*"))
+    return None if tag is None else (tag, gitrepo.resolve(repo, tag).hexsha)
+
+
+def rate(changes: tuple, tree: Path, old_src: HeaderSource, new_src: HeaderSource,
+         old_tools: AbiModel, new_tools: AbiModel, load: Loader, labels: tuple[str, str],
+         found: tuple[str, str] | None) -> tuple:
+    """CHANGES of the tools views OLD -> NEW rated (interface, severity, kind), measured
+    against the release FOUND (``release_tag``; None: OLD stands for it)."""
+    from . import sources
+
+    release = None if found is None else Release(
+        found[0], load(sources.from_tree(tree, found[1]), "tools"))
+    return judge(changes, side(load, old_src, labels[0], old_tools),
+                 side(load, new_src, labels[1], new_tools), release)
