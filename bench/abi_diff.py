@@ -40,8 +40,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the compiler probe lives with the tests
 
-from xenpatch.abi import api, diff, probe, sources  # noqa: E402
+import probe  # noqa: E402
+
+from xenpatch.abi import api, diff, sources  # noqa: E402
 from xenpatch.abi.c import preprocess as pp  # noqa: E402
 from xenpatch.abi.model import ARCHES  # noqa: E402
 

@@ -16,11 +16,12 @@ import sys
 from pathlib import Path
 
 import dwarf_fields  # tests/dwarf_fields.py
+import probe  # tests/probe.py
 import pytest
 import yaml
 from test_abi_compiler import model_misses
 
-from xenpatch.abi import api, probe, sources
+from xenpatch.abi import api, sources
 from xenpatch.abi.c import preprocess as pp
 from xenpatch.abi.interfaces import release_base
 from xenpatch.abi.model import ARCHES
