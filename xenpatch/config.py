@@ -54,6 +54,10 @@ def _non_negative(value: Any) -> str | None:
     return None if value >= 0 else "must be 0 or more"
 
 
+def _positive(value: Any) -> str | None:
+    return None if value >= 1 else "must be 1 or more"
+
+
 def _port(value: Any) -> str | None:
     return None if 0 <= value <= 65535 else "must be a port number (0-65535, 0 = default)"
 
@@ -97,6 +101,14 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Callable[[Any], str | None] | None]
         "templates": (str, "", None),  # a directory whose templates override the shipped ones
         "changelog": (str, "", None),
         "default_change": (str, "sif-hvm-ghcb", None),
+    },
+    "review": {  # bounds on what a reviewed thread may hand us (xenpatch.review.sources.Limits)
+        "max_message_bytes": (int, 4 * 1024 * 1024, _positive),
+        "max_messages": (int, 2000, _positive),
+        "max_patches": (int, 200, _positive),
+        "max_decompressed_bytes": (int, 64 * 1024 * 1024, _positive),
+        "http_timeout": (int, 30, _positive),  # seconds
+        "http_retries": (int, 3, _non_negative),
     },
 }
 # Sections whose content is validated by the code that owns it.
