@@ -123,7 +123,33 @@ def build_parser() -> _Parser:
     maint.add_argument("--tree", metavar="DIR")
     maint.add_argument("--format", choices=("json", "text"), default="text")
     maint.set_defaults(handler="maintainers")
+    _add_watch(sub)
+    _add_claims(sub)
     return p
+
+
+def _add_watch(sub: Any) -> None:
+    w = sub.add_parser("watch", help="the review bot: each new series version on a list reviewed once")
+    w.add_argument("--source", action="append", default=[], metavar="URL_OR_DIR",
+                   help="a public-inbox URL (new.atom) or a public-inbox v2 git mirror; repeatable")
+    w.add_argument("--once", action="store_true", help="one pass, then exit (0, 1 or 3)")
+    w.add_argument("--interval", type=float, metavar="S", help="seconds between passes (300)")
+    w.add_argument("--wait", type=float, default=3600.0, metavar="S",
+                   help="seconds an incomplete series waits before it is reviewed as such (3600)")
+    w.add_argument("--state", metavar="FILE", help="SQLite state (default: <cache>/watch.sqlite)")
+    w.add_argument("--out", metavar="DIR", help="review JSON and reply .eml (./xenpatch-watch)")
+    w.add_argument("--tree", metavar="DIR")
+    w.add_argument("--base", metavar="REV", help="apply onto REV (default: base-commit:, "
+                   "else [tree].base)")
+    w.add_argument("--send", action="store_true", help="mail the replies (each once)")
+    w.set_defaults(handler="watch")
+
+
+def _add_claims(sub: Any) -> None:
+    c = sub.add_parser("claims", help="the open cross-series ABI claims the bot has seen")
+    c.add_argument("--state", metavar="FILE", help="SQLite state (default: <cache>/watch.sqlite)")
+    c.add_argument("--format", choices=("json", "text"), default="text")
+    c.set_defaults(handler="claims")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -199,6 +225,8 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace, Config], int | Result
         "generate": lazy(".generate.command", "generate"),
         "send": lazy(".mail.command", "send"),
         "maintainers": lazy(".mail.command", "maintainers"),
+        "watch": lazy(".review.watchcommand", "watch"),
+        "claims": lazy(".review.watchcommand", "claims"),
     }
 
 
