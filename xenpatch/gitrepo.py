@@ -294,3 +294,44 @@ def read_message(repo_dir: Path, sha: str) -> bytes:
         return bytes(repo.commit(sha).tree["m"].data_stream.read())
     except KeyError:
         return b""
+
+
+# --- public-inbox v2 mirrors (xenpatch/review/mirror.py) ----------------------
+# An epoch (git/N.git) has one commit per message, the message in the blob `m`;
+# a purge replaces `m` by `d`, a blob with the removed message
+# (public-inbox-v2-format(5)).
+
+
+def inbox_blobs(repo: git.Repo) -> list[str]:
+    """The ``m`` blobs of every commit of the epoch REPO, oldest first, without the
+    messages a later commit purged (their blob reappears as ``d``)."""
+    out = _git(repo, "log", "--all", "--reverse", "--format=", "--raw", "--no-abbrev",
+               "--no-renames", "--", "m", "d", what="log")
+    kept: list[str] = []
+    purged: set[str] = set()
+    for line in out.splitlines():
+        if not line.startswith(":"):
+            continue
+        meta, _, path = line.partition("\t")
+        fields = meta.split()
+        if len(fields) < 5 or fields[4][:1] not in "AM":
+            continue
+        if path == "m":
+            kept.append(fields[3])
+        elif path == "d":
+            purged.add(fields[3])
+    return [b for b in kept if b not in purged]
+
+
+def blob_size(repo: git.Repo, sha: str) -> int:
+    """The size of blob SHA in bytes (``git cat-file -s``, without reading it)."""
+    return int(repo.odb.info(bytes.fromhex(sha)).size)
+
+
+def read_blob(repo: git.Repo, sha: str, limit: int) -> bytes:
+    """At most LIMIT bytes of the blob SHA."""
+    stream = repo.odb.stream(bytes.fromhex(sha))
+    data = stream.read(min(limit, int(stream.size)))
+    if len(data) < int(stream.size):
+        stream.read()  # drain git cat-file --batch's answer, so the next read is in step
+    return bytes(data)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage, Message
-from email.parser import BytesParser
+from email.parser import BytesHeaderParser, BytesParser
 
 from ..errors import InputError
 
@@ -192,15 +192,28 @@ def _body(msg: Message) -> str:
     return "\n".join(t if t.endswith("\n") or not t else t + "\n" for t in texts)
 
 
+def looks_like_mail(raw: bytes) -> bool:
+    """RAW starts with a header line (RFC 5322 field name, a colon)."""
+    return re.match(rb"^[!-9;-~]+:", raw.lstrip()[:1000]) is not None
+
+
+def references_of(raw: bytes) -> tuple[str, tuple[str, ...]]:
+    """(Message-ID, the ids of In-Reply-To and References) from RAW's header only."""
+    head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0] + b"\n\n"
+    msg = BytesHeaderParser(policy=policy.default).parsebytes(head)
+    ids = _ids(_header(msg, "Message-ID"))
+    parents = _ids(_header(msg, "In-Reply-To")) + _ids(_header(msg, "References"))
+    return (ids[0] if ids else ""), tuple(dict.fromkeys(parents))
+
+
 def parse_mail(raw: bytes) -> Mail:
     """The Mail RAW is; InputError when RAW has no mail header at all.
 
     A message without a Message-ID (a ``git format-patch`` file) gets one made
     from a digest of its bytes, so the same file always has the same id.
     """
-    head = raw.lstrip()[:1000].split(b"\n", 1)[0]
-    if not re.match(rb"^[!-9;-~]+:", head):
-        raise InputError(f"not a mail (it does not start with a header): {head[:60]!r}")
+    if not looks_like_mail(raw):
+        raise InputError("not a mail (it does not start with a header line)")
     msg = BytesParser(policy=policy.default).parsebytes(raw)
     ids = _ids(_header(msg, "Message-ID"))
     message_id = ids[0] if ids else f"{hashlib.sha256(raw).hexdigest()[:32]}@xenpatch.invalid"

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, UsageError
+from ..mail import archive as http_archive
 from . import mbox
-from .series import Mail, parse_mail
+from .series import Mail, looks_like_mail, parse_mail
 
 
 @dataclass(frozen=True)
@@ -46,18 +47,30 @@ def load(source: str, *, archive: str | None, message_id: str | None, limits: Li
     * otherwise a Message-ID (``<id>`` or bare) looked up under ARCHIVE.
     """
     if _URL.match(source):
-        raise InputError(f"{source}: thread URLs are read in the next commit")
+        base, mid = http_archive.split_thread_url(source)
+        return _from_archive(base, mid, limits)
     path = Path(source)
     if path.is_dir():
         return _load_directory(path, message_id, limits)
     if path.exists():
         return _load_file(path, limits)
-    if _MESSAGE_ID.match(source) is not None and not source.startswith(("./", "/")):
+    if (m := _MESSAGE_ID.match(source)) is not None and not source.startswith(("./", "/")):
         if not archive:
             raise UsageError(f"{source}: a Message-ID needs an archive (--archive URL or "
                              "[list].archive)")
-        raise InputError(f"{source}: Message-IDs are looked up in the next commit")
+        return _from_archive(archive, m.group(1), limits)
     raise InputError(f"{source}: no such file or directory, and not a Message-ID or URL")
+
+
+def fetch_settings(limits: Limits) -> http_archive.Fetch:
+    """The HTTP settings LIMITS gives the archive client."""
+    return http_archive.Fetch(timeout=limits.http_timeout, retries=limits.http_retries,
+                         max_bytes=limits.max_decompressed_bytes)
+
+
+def _from_archive(base: str, message_id: str, limits: Limits) -> list[Mail]:
+    data = http_archive.fetch_thread(base, message_id, fetch_settings(limits))
+    return mails_from_bytes(data, http_archive.message_url(base, message_id), limits)
 
 
 def _read(path: Path, limit: int, what: str) -> bytes:
@@ -84,6 +97,9 @@ def mails_from_bytes(data: bytes, name: str, limits: Limits) -> list[Mail]:
     if mbox.is_mbox(data):
         raws = mbox.split_mbox(data, name, max_messages=limits.max_messages,
                                max_message_bytes=limits.max_message_bytes)
+    elif not looks_like_mail(data):
+        raise InputError(f"{name}: not an mbox (it does not start with a 'From ' line) "
+                         "nor a mail (nor with a header line)")
     else:
         if len(data) > limits.max_message_bytes:
             raise InputError(f"{name}: larger than {limits.max_message_bytes} bytes "
@@ -115,7 +131,8 @@ def _load_directory(path: Path, message_id: str | None, limits: Limits) -> list[
         if message_id is None:
             raise UsageError(f"{path}: a public-inbox git mirror needs --message-id to pick "
                              "the thread")
-        raise InputError(f"{path}: public-inbox mirrors are read in the next commit")
+        from . import mirror  # mirror imports Limits from here
+        return mirror.load_thread(path, message_id.strip().strip("<>"), limits)
     files = sorted(p for p in path.iterdir() if p.name.endswith(".patch") and p.is_file())
     if not files:
         raise InputError(f"{path}: not a maildir (cur/, new/), a public-inbox mirror (git/) "
