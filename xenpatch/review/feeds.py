@@ -4,9 +4,9 @@
   messages, newest first; public-inbox's WWW shows the latest 25 or so, so a
   bot that is down longer than that window sees the rest through the
   threads it does fetch), then ``<inbox>/<Message-ID>/t.mbox.gz`` for each
-  new message's thread.  Timeouts, bounded retries with backoff on 5xx and
-  connection errors; an archive that still fails is ``ArchiveDown`` (exit 3),
-  never "no new mail".
+  new message's thread (``mail.archive``: timeouts, bounded retries with
+  backoff on 5xx and connection errors); an archive that still fails is
+  ``ArchiveDown`` (exit 3), never "no new mail".
 * ``MirrorFeed``: a v2 mirror (``git/0.git``, ``git/1.git``, ... epochs, or a
   ``git clone --mirror`` of one epoch): the commits after the last one seen,
   epoch by epoch, each commit one message in its blob ``m``
@@ -17,22 +17,15 @@
 from __future__ import annotations
 
 import re
-import time
-import urllib.parse
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import __version__, gitrepo
+from .. import gitrepo
 from ..errors import EnvironmentFailure, InputError
 from .series import Mail
 from .sources import Limits, mails_from_bytes
-
-USER_AGENT = f"xenpatch/{__version__} (watch; +https://xenbits.xen.org/)"
-MAX_ATOM_BYTES = 4 * 1024 * 1024
-ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 class ArchiveDown(EnvironmentFailure):
@@ -53,88 +46,46 @@ class MirrorMessage:
 
 
 class HttpFeed:
-    """A public-inbox archive over HTTP (``requests``)."""
+    """A public-inbox archive over HTTP, through ``mail.archive`` (requests)."""
 
-    def __init__(self, url: str, limits: Limits, *, sleep: Callable[[float], None] = time.sleep,
-                 backoff: float = 0.5) -> None:
-        import requests
+    def __init__(self, url: str, limits: Limits, *, backoff: float = 0.5) -> None:
+        from ..mail import archive
+        self.archive = archive
         self.url = url.rstrip("/") + "/"
         self.name = self.url
         self.limits = limits
-        self.sleep, self.backoff = sleep, backoff
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
-
-    def _get(self, url: str, cap: int, decode: bool = True) -> tuple[int, bytes]:
-        """(status, body) of URL, the body at most CAP bytes (InputError beyond); DECODE
-        undoes a ``Content-Encoding`` (a ``t.mbox.gz`` is kept compressed: the mbox
-        reader inflates it within its own bound)."""
-        import requests
-        last = ""
-        for attempt in range(self.limits.http_retries + 1):
-            if attempt:
-                self.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                with self.session.get(url, timeout=self.limits.http_timeout, stream=True) as r:
-                    if r.status_code >= 500:
-                        last = f"HTTP {r.status_code}"
-                        continue
-                    body = bytearray()
-                    for chunk in r.raw.stream(65536, decode_content=decode):
-                        body += chunk
-                        if len(body) > cap:
-                            raise InputError(f"{url}: larger than {cap} bytes")
-                    return r.status_code, bytes(body)
-            except (requests.ConnectionError, requests.Timeout) as e:
-                last = "cannot connect" if isinstance(e, requests.ConnectionError) else "timed out"
-            except requests.RequestException as e:
-                last = type(e).__name__
-        raise ArchiveDown(f"{self.url}: {last} (after {self.limits.http_retries + 1} tries)")
+        self.how = archive.Fetch(timeout=float(limits.http_timeout), retries=limits.http_retries,
+                                 max_bytes=limits.max_decompressed_bytes, backoff=backoff)
 
     def poll(self) -> list[str]:
         """The Message-IDs in ``new.atom``, oldest first."""
-        status, body = self._get(self.url + "new.atom", MAX_ATOM_BYTES)
-        if status != 200:
-            raise ArchiveDown(f"{self.url}new.atom: HTTP {status}")
         try:
-            root = ET.fromstring(body)
-        except ET.ParseError as e:
-            raise ArchiveDown(f"{self.url}new.atom: not an Atom feed ({e})") from e
-        ids: list[str] = []
-        for entry in root.iter(f"{ATOM}entry"):
-            for link in entry.iter(f"{ATOM}link"):
-                mid = self._message_id(link.get("href", ""))
-                if mid:
-                    ids.append(mid)
-                    break
-        return list(reversed(ids))
-
-    def _message_id(self, href: str) -> str | None:
-        path = urllib.parse.urlsplit(href).path
-        base = urllib.parse.urlsplit(self.url).path
-        if not path.startswith(base):
-            return None
-        part = path[len(base):].strip("/").split("/")[0]
-        mid = urllib.parse.unquote(part)
-        return mid if "@" in mid else None
+            entries = self.archive.new_atom(self.url, self.how)
+        except (EnvironmentFailure, InputError) as e:
+            raise ArchiveDown(str(e)) from e
+        return [e.message_id for e in reversed(entries)]
 
     def thread(self, message_id: str) -> list[Mail]:
         """The mails of MESSAGE_ID's thread; InputError for a thread the archive does not
-        have or that is malformed or too big (one line naming it)."""
-        quoted = urllib.parse.quote(message_id, safe="@!$&'()*+,;=:")
-        cap = self.limits.max_decompressed_bytes
-        status, body = self._get(f"{self.url}{quoted}/t.mbox.gz", cap, decode=False)
-        if status == 404:
-            raise InputError(f"<{message_id}>: not in {self.url} (HTTP 404)")
-        if status != 200:
-            raise InputError(f"<{message_id}>: {self.url} answered HTTP {status}")
-        return mails_from_bytes(body, f"<{message_id}>", self.limits)
+        have or that is malformed or too big (one line naming it); ArchiveDown when the
+        archive cannot be reached."""
+        try:
+            data = self.archive.fetch_thread(self.url, message_id, self.how)
+        except InputError:
+            raise
+        except EnvironmentFailure as e:
+            raise ArchiveDown(str(e)) from e
+        return mails_from_bytes(data, f"<{message_id}>", self.limits)
 
     def has(self, message_id: str) -> bool:
         """Whether the archive holds MESSAGE_ID (a reply the bot sent reached the list)."""
-        quoted = urllib.parse.quote(message_id, safe="@!$&'()*+,;=:")
-        status, _ = self._get(f"{self.url}{quoted}/raw", self.limits.max_message_bytes * 2)
-        return status == 200
+        try:
+            self.archive.fetch_thread(self.url, message_id, self.how)
+        except InputError:
+            return False
+        except EnvironmentFailure as e:
+            raise ArchiveDown(str(e)) from e
+        return True
 
 
 _EPOCH = re.compile(r"^(\d+)\.git$")
