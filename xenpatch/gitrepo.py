@@ -239,8 +239,9 @@ def apply_diffs(repo: git.Repo, base: str, diffs: list[bytes], scratch: Path,
             repo.git.execute(["git", "apply", "--cached", "--whitespace=nowarn", str(path)],
                              env={**ISOLATED_ENV, **env})
         except GitCommandError as e:
-            first = (str(e.stderr).strip().splitlines() or [f"exit {e.status}"])[0]
-            raise PatchDoesNotApply(number, first.strip(" '")) from e
+            text = str(e.stderr).strip().removeprefix("stderr:").strip(" '")
+            first = (text.splitlines() or [f"exit {e.status}"])[0]
+            raise PatchDoesNotApply(number, first.removeprefix("error: ").strip()) from e
     tree = _git(repo, "write-tree", env=env, what="write-tree")
     msg = scratch / "apply-message"
     msg.write_text("xenpatch review: the series applied\n", encoding="utf-8")

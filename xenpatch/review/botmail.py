@@ -51,9 +51,11 @@ def _plural(n: int, word: str) -> str:
 
 
 def summary(findings: Sequence[ReviewFinding]) -> str:
-    c = _counts(findings)
-    parts = [_plural(c["error"], "error"), _plural(c["warning"], "warning")]
-    return " and ".join(parts)
+    return summary_counts(_counts(findings))
+
+
+def summary_counts(c: dict[str, int]) -> str:
+    return f'{_plural(c["error"], "error")} and {_plural(c["warning"], "warning")}'
 
 
 def wants_reply(findings: Sequence[ReviewFinding]) -> bool:

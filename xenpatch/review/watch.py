@@ -306,9 +306,8 @@ class Watcher:
         seconds = time.monotonic() - started
         report.reviewed.append((row.subject, row.version, counts, seconds))
         report.with_errors += bool(counts["error"])
-        log.info("reviewed %r v%d: %d errors, %d warnings, %d infos (%.1f s) -> %s",
-                 row.subject[:70], row.version, counts["error"], counts["warning"],
-                 counts["info"], seconds, json_path.name)
+        log.info("reviewed %r v%d: %s, %d info (%.1f s) -> %s", row.subject[:70], row.version,
+                 botmail.summary_counts(counts), counts["info"], seconds, json_path.name)
 
     def _adopt(self, json_path: Path, digest: str) -> dict[str, Any] | None:
         """The outputs of a review killed before its commit, when they are of this input."""
