@@ -90,3 +90,85 @@ def test_state_keeps_claims_until_merged_or_superseded(tmp_path: Path) -> None:
     assert state.end_merged(frozenset({"SIF_HVM_GHCB"}), "0123456789abcdef") == 2
     assert {o.holder.subject for o in state.open_claims()} == {"b"}
     state.close()
+
+
+# --- acceptance 2: two series on a real inbox claim the same SIF_ bit -------------------------
+
+import json  # noqa: E402
+
+import pinbox  # noqa: E402
+import pytest  # noqa: E402
+from watchkit import bare_tree, commit_edit, config_file, flag_series, git, series_mails  # noqa: E402
+
+from xenpatch.cli import main  # noqa: E402
+
+BOB = ("Bob Other", "bob@example.org")
+
+
+def _reviews(out: Path) -> dict[tuple[str, int], dict]:  # type: ignore[type-arg]
+    docs = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+    return {(d["series"]["subject"], d["series"]["version"]): d for d in docs}
+
+
+@pytest.mark.skipif(not pinbox.available(), reason="Debian's public-inbox is needed")
+def test_same_bit_claimed_then_merged(xen_tree: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    tree = bare_tree(xen_tree, tmp_path / "tree.git")
+    base = git(tree, "rev-parse", "HEAD").strip()
+    config = config_file(tmp_path, tree, tmp_path / "abicache")
+    inbox = pinbox.PublicInbox(tmp_path / "pi")
+    first_tip = flag_series(tree, base, "SIF_HVM_GHCB", 5, 1, docs=False)
+    first = series_mails(tree, base, first_tip)
+    second = series_mails(tree, base, flag_series(tree, base, "SIF_FOO", 5, 1, author=BOB,
+                                                  docs=False), author=BOB)
+    for m in first + second:
+        inbox.add(m)
+    out, state = tmp_path / "out", tmp_path / "state.sqlite"
+    watch = ["--config", str(config), "watch", "--once", "--source", str(inbox.inbox_dir),
+             "--out", str(out), "--state", str(state)]
+    assert main(watch) == 0, capsys.readouterr().err
+    got = _reviews(out)
+    a = got["xen/public: introduce SIF_HVM_GHCB", 1]
+    b = got["xen/public: introduce SIF_FOO", 1]
+    assert [f["rule"] for f in a["findings"]] == []
+    claim = [f for f in b["findings"] if f["rule"] == "cross-series-claim"]
+    assert len(claim) == 1 and claim[0]["severity"] == "warning"
+    assert claim[0]["file"] == "xen/include/public/xen.h" and claim[0]["patch"] == 1
+    assert claim[0]["line"] == 876
+    assert ('"xen/public: introduce SIF_HVM_GHCB" (v1, <' + a["series"]["message_id"] + ">)"
+            in claim[0]["message"]) and "bit 5 of SIF_" in claim[0]["message"]
+    reply = (out / b["reply"]["file"]).read_text()
+    assert "cross-series-claim" in reply and a["series"]["message_id"] in reply
+    assert "cross-series-claim" not in json.dumps(a)
+    capsys.readouterr()
+    assert main(["--config", str(config), "claims", "--state", str(state), "--format",
+                 "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["claims"]
+    assert {(c["kind"], c["key"], c["series"]["subject"]) for c in listed} == {
+        ("name", "SIF_HVM_GHCB", "xen/public: introduce SIF_HVM_GHCB"),
+        ("bit", "5", "xen/public: introduce SIF_HVM_GHCB"),
+        ("name", "SIF_FOO", "xen/public: introduce SIF_FOO"),
+        ("bit", "5", "xen/public: introduce SIF_FOO")}
+
+    # The first series is merged: its commit lands on the tree's branch.
+    git(tree, "update-ref", "HEAD", first_tip)
+    v2_tip = commit_edit(tree, first_tip, {"xen/include/public/xen.h": (
+        "#define SIF_PM_MASK", "#define SIF_FOO           (1<<5)  /* SIF_FOO */\n#define SIF_PM_MASK")},
+        "xen/public: introduce SIF_FOO\n\nA start-info flag.\n\n"
+        "Signed-off-by: Bob Other <bob@example.org>", BOB)
+    for m in series_mails(tree, first_tip, v2_tip, version=2, author=BOB):
+        inbox.add(m)
+    assert main(watch) == 1  # an error-level finding in this pass
+    err = capsys.readouterr().err
+    v2 = _reviews(out)["xen/public: introduce SIF_FOO", 2]
+    assert v2["series"]["base"] == first_tip
+    rules = {f["rule"]: f for f in v2["findings"]}
+    assert "cross-series-claim" not in rules, err
+    assert rules["abi-bit-collision"]["severity"] == "error"
+    assert "SIF_HVM_GHCB" in rules["abi-bit-collision"]["message"]
+    capsys.readouterr()
+    assert main(["--config", str(config), "claims", "--state", str(state)]) == 0
+    text = capsys.readouterr().out
+    # The merged series' claims ended; v1 of the second was superseded by its v2.
+    assert "SIF_HVM_GHCB" not in text and "SIF_FOO" in text
+    assert "(v2, <" in text and "(v1, <" not in text

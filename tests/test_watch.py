@@ -10,29 +10,12 @@ from pathlib import Path
 
 import pinbox
 import pytest
-from watchkit import bare_tree, commit_edit, config_file, message_id, series_mails
+from watchkit import bare_tree, commit_edit, config_file, flag_series, message_id, series_mails
 
 from xenpatch.cli import main
 from xenpatch.review.state import State
 
 pytestmark = pytest.mark.skipif(not pinbox.available(), reason="Debian's public-inbox is needed")
-
-XEN_H = "xen/include/public/xen.h"
-PVH = "docs/misc/pvh.pandoc"
-PM_MASK = "#define SIF_PM_MASK"
-
-
-def flag_series(tree: Path, base: str, name: str, bit: int, version: int, note: str = "") -> str:
-    """Two commits: a SIF_ flag in xen.h and its docs."""
-    one = commit_edit(tree, base, {XEN_H: (PM_MASK, f"#define {name:<17} (1<<{bit})  /* {note or name} */\n"
-                                           + PM_MASK)},
-                      f"xen/public: introduce {name}\n\nA start-info flag.\n\n"
-                      "Signed-off-by: Ada Tester <ada@example.org>")
-    return commit_edit(tree, one, {PVH: (" * `cr4`: all bits are cleared.\n",
-                                         f" * `cr4`: all bits are cleared.\n\n * `{name}`{note}.\n")},
-                       f"docs/pvh: document {name}\n\nSay what it means (v{version}).\n\n"
-                       "Signed-off-by: Ada Tester <ada@example.org>")
-
 
 def docs_series(tree: Path, base: str) -> str:
     return commit_edit(tree, base, {"README": ("Xen", "The Xen")},

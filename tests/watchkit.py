@@ -55,6 +55,26 @@ def commit_edit(repo: Path, parent: str, edits: dict[str, tuple[str, str]], mess
     return git(repo, "commit-tree", tree, "-p", parent, "-m", message, env=env).strip()
 
 
+XEN_H = "xen/include/public/xen.h"
+PVH = "docs/misc/pvh.pandoc"
+PM_MASK = "#define SIF_PM_MASK"
+
+
+def flag_series(tree: Path, base: str, name: str, bit: int, version: int, note: str = "",
+                author: tuple[str, str] = AUTHOR, docs: bool = True) -> str:
+    """Two commits: a SIF_ flag in xen.h and its docs."""
+    one = commit_edit(tree, base, {XEN_H: (PM_MASK, f"#define {name:<17} (1<<{bit})  /* {note or name} */\n"
+                                           + PM_MASK)},
+                      f"xen/public: introduce {name}\n\nA start-info flag.\n\n"
+                      f"Signed-off-by: {author[0]} <{author[1]}>", author)
+    if not docs:
+        return one
+    return commit_edit(tree, one, {PVH: (" * `cr4`: all bits are cleared.\n",
+                                         f" * `cr4`: all bits are cleared.\n\n * `{name}`{note}.\n")},
+                       f"docs/pvh: document {name}\n\nSay what it means (v{version}).\n\n"
+                       f"Signed-off-by: {author[0]} <{author[1]}>", author)
+
+
 def series_mails(repo: Path, base: str, tip: str, *, version: int = 1, cover: str | None = None,
                  in_reply_to: str | None = None, author: tuple[str, str] = AUTHOR,
                  resend: bool = False) -> list[bytes]:

@@ -137,7 +137,7 @@ def _dump(source: HeaderSource, config: Config) -> AbiModel:
                     jobs=config.get("abi", "jobs"))
 
 
-def _patch_of(header: str, patches: Sequence[PatchInput]) -> int | None:
+def patch_of(header: str, patches: Sequence[PatchInput]) -> int | None:
     path = f"{PUBLIC}/{header}"
     return next((p.number for p in reversed(patches) if path in p.files), None)
 
@@ -149,7 +149,7 @@ def _abi_findings(old: AbiModel, new: AbiModel, patches: Sequence[PatchInput],
     for f in abicheck.check_model(new, config.suppress):
         if (f.rule, f.name) in before:
             continue  # the base has it already: not the series' fault
-        out.append(ReviewFinding(f.rule, f.severity, _patch_of(f.header, patches),
+        out.append(ReviewFinding(f.rule, f.severity, patch_of(f.header, patches),
                                  f"{PUBLIC}/{f.header}", f.line,
                                  f"{f.message} [{', '.join(f.arches)}]"))
     for ch in diff_models(old, new):
@@ -157,7 +157,7 @@ def _abi_findings(old: AbiModel, new: AbiModel, patches: Sequence[PatchInput],
         if rule is None or ch.severity != "breaking":
             continue
         what = f"{ch.name}.{ch.field}" if ch.field else ch.name
-        out.append(ReviewFinding(rule, "error", _patch_of(ch.header, patches),
+        out.append(ReviewFinding(rule, "error", patch_of(ch.header, patches),
                                  f"{PUBLIC}/{ch.header}", ch.line or None,
                                  f"{ch.kind}: {what} {ch.old!r} -> {ch.new!r} "
                                  f"[{', '.join(ch.arches)}]"))

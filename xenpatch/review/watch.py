@@ -36,7 +36,7 @@ from ..config import Config
 from ..errors import EnvironmentFailure, InputError
 from . import botmail
 from . import claims as cl
-from .abireview import PatchInput, ReviewFinding, ReviewResult, choose_base, review_patches
+from .abireview import PatchInput, ReviewFinding, choose_base, patch_of, review_patches
 from .feeds import ArchiveDown, HttpFeed, MirrorFeed
 from .series import Mail, Series, assemble, parse_mail
 from .sources import Limits
@@ -335,7 +335,11 @@ class Watcher:
             self.state.end_merged(cl.merged_names(result.base_model), result.base)
             claims = cl.derive(result.changes, result.result_model)
             others = [(o.claim, o.holder) for o in self.state.open_claims() if o.key != row.key]
-            findings += [self._claim_finding(c, result) for c in cl.conflicts(claims, others)]
+            inputs = patch_inputs(series)
+            findings += [ReviewFinding("cross-series-claim", "warning",
+                                       patch_of(c.claim.header, inputs),
+                                       f"xen/include/public/{c.claim.header}", c.claim.line,
+                                       c.message) for c in cl.conflicts(claims, others)]
         doc = botmail.review_json(series, result, findings, digest)
         doc["claims"] = [c.to_json() for c in claims]
         self.opts.out.mkdir(parents=True, exist_ok=True)
@@ -349,14 +353,6 @@ class Watcher:
         _atomic_write(json_path, (json.dumps(doc, sort_keys=True, indent=2) + "\n").encode())
         crash_point("after-outputs")
         return doc
-
-    @staticmethod
-    def _claim_finding(conflict: cl.Conflict, result: ReviewResult) -> ReviewFinding:
-        header = conflict.claim.header
-        patch = next((f.patch for f in result.findings if f.file and f.file.endswith(header)),
-                     None)
-        return ReviewFinding("cross-series-claim", "warning", patch,
-                             f"xen/include/public/{header}", conflict.claim.line, conflict.message)
 
     # --- 3. replies ------------------------------------------------------------------
 
