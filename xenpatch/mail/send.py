@@ -13,6 +13,7 @@ watch bot's SQLite state) can resume without sending anything twice.  The
 
 from __future__ import annotations
 
+import email
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -149,7 +150,12 @@ def deliver(plan: SendPlan, settings: smtp.SmtpSettings, record: SendRecord) -> 
 
 
 def outgoing(name: str, message: EmailMessage) -> compose.Outgoing:
-    """A message someone else built (a review reply) as one ``deliver`` can send."""
+    """A message someone else built (a review reply) as one ``deliver`` can send
+    (re-read under the SMTP policy: smtplib sends bytes as they are, and a message
+    read with LF line ends would reach the server as one long line)."""
+    if message.policy != compose.MAIL_POLICY:
+        message = email.message_from_bytes(message.as_bytes(), _class=EmailMessage,
+                                           policy=compose.MAIL_POLICY)
     mid = str(message.get("Message-ID", "")).strip()
     if not re.fullmatch(r"<[^<>\s]+@[^<>\s]+>", mid):
         raise InputError(f"{name}: no Message-ID to send it under")

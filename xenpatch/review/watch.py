@@ -323,6 +323,8 @@ class Watcher:
     def _review_and_write(self, row: SeriesRow, series: Series, base: tuple[str, str],
                           digest: str, json_path: Path, eml_path: Path) -> dict[str, Any]:
         crash_point("before-review")
+        log.info("reviewing %r v%d on %s (%s)", row.subject[:70], row.version, base[0][:12],
+                 base[1])
         result = review_patches(patch_inputs(series), self.opts.tree, base, self.config)
         findings = list(result.findings)
         if series.missing:
