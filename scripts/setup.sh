@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # Compilers and tools xenpatch runs (cpp, gcc -m32/-m64, clang for arm,
 # g++ for headers++.chk), git and git send-email, perl for Xen's
 # get_maintainer.pl, and what --build-check needs to build libxenguest,
-# libxl and xl.
+# libxl and xl; public-inbox for the review tests' real archive server
+# (public-inbox-init/-mda/-httpd; its Perl modules are all Depends).
 APT_PACKAGES=(
     python3 python3-venv python3-pip python3-dev
     git git-email libmailtools-perl libemail-valid-perl libauthen-sasl-perl libio-socket-ssl-perl
@@ -16,6 +17,7 @@ APT_PACKAGES=(
     cpp gcc g++ gcc-multilib g++-multilib clang llvm binutils
     make pkgconf bison flex uuid-dev libyajl-dev zlib1g-dev libncurses-dev
     acpica-tools libbz2-dev liblzma-dev libzstd-dev liblzo2-dev
+    public-inbox
 )
 
 missing=()

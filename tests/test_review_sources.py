@@ -198,7 +198,11 @@ def test_thread_from_the_inbox_and_from_a_mirror_of_its_epoch(inbox: PublicInbox
     subprocess.run(["git", "clone", "-q", "--mirror", str(inbox.epoch), str(mirror)], check=True,
                    env={"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
                         "PATH": "/usr/bin:/bin"})
-    for source in (mirror, inbox.inbox_dir):
+    checkout = tmp_path / "checkout"  # a plain clone of the epoch (refs/remotes, a work tree)
+    subprocess.run(["git", "clone", "-q", str(inbox.epoch), str(checkout)], check=True,
+                   env={"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+                        "PATH": "/usr/bin:/bin"})
+    for source in (mirror, checkout, inbox.inbox_dir):
         mails = _load(source, message_id="<r1@example.org>")
         series = assemble(mails)
         assert len(mails) == 7 and series.version == 2 and series.missing == ()
@@ -286,3 +290,32 @@ def test_5xx_after_the_retries_and_a_bomb_over_http(server) -> None:
     with pytest.raises(InputError) as e:
         _load("c1@example.org", archive=url, limits=Limits(max_decompressed_bytes=1 << 20))
     assert "decompresses to more than 1048576 bytes" in _one_line(e)
+
+
+def test_message_id_forms_and_limits_from_config(server, monkeypatch) -> None:
+    url, handler = server
+    handler.plan.append((200, {}, THREAD.read_bytes()))
+    _load("<2025/12/01.abc@host.example>", archive=url)
+    assert handler.seen[0][0] == "/list/2025%2F12%2F01.abc@host.example/t.mbox.gz"
+    with pytest.raises(InputError, match="no such file or directory"):
+        _load("some/dir/a@b")  # a path, not a Message-ID
+    from xenpatch.config import load_config
+    monkeypatch.chdir(Path(__file__).parent)  # no config.toml of the checkout's directory
+    config = load_config(env={"XENPATCH_REVIEW_MAX_PATCHES": "7", "XENPATCH_REVIEW_HTTP_TIMEOUT": "9"})
+    limits = Limits.from_config(config)
+    assert (limits.max_patches, limits.http_timeout, limits.max_messages) == (7, 9, 2000)
+
+
+def test_a_symlink_in_a_mail_directory_is_refused(tmp_path: Path) -> None:
+    md = mailbox.Maildir(tmp_path / "md", create=True)
+    md.add(THREAD.read_bytes().split(b"\nFrom mboxrd@z")[0].split(b"\n", 1)[1])
+    (tmp_path / "md" / "cur" / "2000.x:2,S").symlink_to("/etc/passwd")
+    with pytest.raises(InputError) as e:
+        _load(tmp_path / "md")
+    assert _one_line(e).endswith("a symbolic link in a mail directory; refused")
+    assert "/bin/" not in str(e.value)  # no line of the file it points to
+    patches = tmp_path / "p"
+    patches.mkdir()
+    (patches / "0001-x.patch").symlink_to("/etc/passwd")
+    with pytest.raises(InputError, match="symbolic link"):
+        _load(patches)

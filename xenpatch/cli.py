@@ -123,9 +123,31 @@ def build_parser() -> _Parser:
     maint.add_argument("--tree", metavar="DIR")
     maint.add_argument("--format", choices=("json", "text"), default="text")
     maint.set_defaults(handler="maintainers")
+    _add_review(sub)
     _add_watch(sub)
     _add_claims(sub)
     return p
+
+
+def _add_review(sub: Any) -> None:
+    """``review SOURCE [--tree DIR] [--base REV] [--archive URL] [--message-id ID]
+    [--version N] [--format ...] [-o FILE] [--send [--yes]]``."""
+    q = sub.add_parser("review", help="review one series: apply it, diff its ABI, run Xen's rules")
+    q.add_argument("source", metavar="SOURCE",
+                   help="mbox, maildir, format-patch directory, public-inbox mirror, Message-ID "
+                        "or thread URL")
+    q.add_argument("--tree", metavar="DIR", help="Xen git tree to apply onto (default: [tree].path)")
+    q.add_argument("--base", dest="review_base", metavar="REV",
+                   help="apply onto REV (default: the series' base-commit:, else [tree].base)")
+    q.add_argument("--archive", metavar="URL", help="public-inbox archive (default: [list].archive)")
+    q.add_argument("--message-id", metavar="ID", help="the thread to take from a mirror")
+    q.add_argument("--version", dest="review_version", type=int, metavar="N",
+                   help="review vN of the thread (default: the newest complete one)")
+    q.add_argument("--format", choices=("text", "json", "markdown", "email"), default="text")
+    q.add_argument("-o", "--output", metavar="FILE")
+    q.add_argument("--send", action="store_true", help="mail the replies (a dry run unless --yes)")
+    q.add_argument("--yes", action="store_true", help="with --send: really send")
+    q.set_defaults(handler="review")
 
 
 def _add_watch(sub: Any) -> None:
@@ -225,6 +247,7 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace, Config], int | Result
         "generate": lazy(".generate.command", "generate"),
         "send": lazy(".mail.command", "send"),
         "maintainers": lazy(".mail.command", "maintainers"),
+        "review": lazy(".review.command", "review"),
         "watch": lazy(".review.watchcommand", "watch"),
         "claims": lazy(".review.watchcommand", "claims"),
     }

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import EnvironmentFailure, InputError
@@ -297,6 +299,51 @@ def read_message(repo_dir: Path, sha: str) -> bytes:
         return b""
 
 
+# --- helpers for `xenpatch review` (xenpatch/review/apply.py) -----------------
+# The patches under review are untrusted: git runs in a scratch clone with no
+# hooks (core.hooksPath pointing at an empty place), none of the user's or the
+# system's config or attributes (so no filter, textconv or diff driver it names
+# can run), and no fsmonitor.
+
+UNTRUSTED_CONFIG = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
+                    "-c", "core.attributesFile=/dev/null", "-c", "am.threeWay=false",
+                    "-c", "am.keepcr=false", "-c", "gc.auto=0", "-c", "maintenance.auto=false")
+UNTRUSTED_ENV = {**ISOLATED_ENV, "GIT_ATTR_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"}
+
+
+def review_clone(source: git.Repo, dest: Path) -> git.Repo:
+    """A scratch clone of SOURCE at DEST (objects shared, no checkout, no hooks run)."""
+    try:
+        git.Git().execute(["git", *UNTRUSTED_CONFIG, "clone", "-q", "--shared", "--no-checkout",
+                           str(source.git_dir), str(dest)], env=UNTRUSTED_ENV)
+    except GitCommandError as e:
+        raise EnvironmentFailure(f"git clone of {source.git_dir}: {str(e.stderr).strip()}") from e
+    return git.Repo(str(dest))
+
+
+def untrusted_git(repo: git.Repo, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run ``git ARGS`` in the scratch clone REPO with UNTRUSTED_CONFIG: (status, stdout, stderr);
+    a non-zero status is the caller's to judge."""
+    status, out, err = repo.git.execute(["git", *UNTRUSTED_CONFIG, *args],
+                                        env={**UNTRUSTED_ENV, **(env or {})},
+                                        with_extended_output=True, with_exceptions=False)
+    return int(status or 0), str(out), str(err)
+
+
+def blame_origins(repo: git.Repo, rev: str, path: str) -> list[tuple[str, int]]:
+    """For each line of PATH at REV: (commit that added it, its line number in that commit)."""
+    status, out, err = untrusted_git(repo, "blame", "--porcelain", rev, "--", path)
+    if status != 0:
+        last = (err.strip().splitlines() or [f"exit {status}"])[-1]
+        raise EnvironmentFailure(f"git blame {path} in {repo.git_dir}: {last}")
+    origins: list[tuple[str, int]] = []
+    for line in out.split("\n"):
+        parts = line.split(" ")
+        if len(parts) >= 3 and len(parts[0]) == 40 and parts[1].isdigit() and parts[2].isdigit():
+            origins.append((parts[0], int(parts[1])))
+    return origins
+
+
 # --- public-inbox v2 mirrors (xenpatch/review/mirror.py) ----------------------
 # An epoch (git/N.git) has one commit per message, the message in the blob `m`;
 # a purge replaces `m` by `d`, a blob with the removed message
@@ -322,6 +369,31 @@ def inbox_blobs(repo: git.Repo) -> list[str]:
         elif path == "d":
             purged.add(fields[3])
     return [b for b in kept if b not in purged]
+
+
+def blob_heads(repo: git.Repo, shas: list[str], limit: int) -> Iterator[tuple[str, int, bytes]]:
+    """(sha, size, the first LIMIT bytes up to the first blank line) of each blob of SHAS,
+    in order, from one ``git cat-file --batch`` (one round trip, not one per blob)."""
+    with tempfile.TemporaryFile() as listing:
+        listing.write("".join(f"{s}\n" for s in shas).encode())
+        listing.seek(0)
+        try:
+            proc = repo.git.execute(["git", "cat-file", "--batch"], istream=listing,
+                                    as_process=True, env=ISOLATED_ENV)
+        except GitCommandError as e:
+            raise EnvironmentFailure(f"git cat-file in {repo.git_dir}: {e}") from e
+        out = proc.stdout
+        try:
+            for sha in shas:
+                header = out.readline().split()
+                if len(header) != 3 or header[1] != b"blob":
+                    raise EnvironmentFailure(f"git cat-file in {repo.git_dir}: no blob {sha}")
+                size = int(header[2])
+                data = out.read(size + 1)[:-1]  # the content and git's newline after it
+                end = data.find(b"\n\n")
+                yield sha, size, data[:min(limit, end + 2 if end >= 0 else size)]
+        finally:
+            proc.wait()
 
 
 def blob_size(repo: git.Repo, sha: str) -> int:

@@ -37,10 +37,16 @@ def judge_am(result_tree: str | None, expected_tree: str, error: str = "") -> Ch
     return CheckResult("git-am", True, "applies with git am onto the base")
 
 
+def new_findings(base: Sequence, result: Sequence, severities: Sequence[str] = ("error",)) -> list:
+    """Findings of ``abi check`` on RESULT at SEVERITIES that BASE does not have (compared by
+    rule and name: lines move).  Also what ``review`` reports of ``abi check``."""
+    known = {(f.rule, f.name) for f in base if f.severity in severities}
+    return [f for f in result if f.severity in severities and (f.rule, f.name) not in known]
+
+
 def judge_findings(base: Sequence, result: Sequence) -> CheckResult:
     """New error-level findings of ``abi check`` (by rule and name; lines move)."""
-    known = {(f.rule, f.name) for f in base if f.severity == "error"}
-    new = [f for f in result if f.severity == "error" and (f.rule, f.name) not in known]
+    new = new_findings(base, result)
     if new:
         return CheckResult("abi-check", False, f"{len(new)} new error(s)",
                            tuple(f"{f.header}:{f.line}: {f.rule}: {f.message}" for f in new))

@@ -29,8 +29,7 @@ def load_thread(path: Path, message_id: str, limits: Limits) -> list[Mail]:
     repos = [gitrepo.open_repo(epoch) for epoch in epochs(path)]
     index: list[tuple[int, str, str, tuple[str, ...]]] = []  # epoch, blob, msgid, parents
     for n, repo in enumerate(repos):
-        for blob in gitrepo.inbox_blobs(repo):
-            head = gitrepo.read_blob(repo, blob, _HEAD_BYTES)
+        for blob, _, head in gitrepo.blob_heads(repo, gitrepo.inbox_blobs(repo), _HEAD_BYTES):
             mid, parents = references_of(head)
             if mid:
                 index.append((n, blob, mid, parents))

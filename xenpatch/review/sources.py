@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import InputError, UsageError
 from ..mail import archive as http_archive
 from . import mbox
-from .series import Mail, looks_like_mail, parse_mail
+from .series import Mail, looks_like_mail, parse_mail, select_thread
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,9 @@ class Limits:
 
 
 _URL = re.compile(r"^https?://", re.I)
-# A Message-ID: <local@domain>, or bare local@domain (RFC 5322 msg-id, loosely).
-_MESSAGE_ID = re.compile(r"^<?([^<>\s/]+@[^<>\s/]+)>?$")
+# A Message-ID: <local@domain> (RFC 5322 msg-id, loosely: a "/" is allowed, as some
+# mailers write them), or bare local@domain (without "/", so that a path is not one).
+_MESSAGE_ID = re.compile(r"^<([^<>\s]+@[^<>\s]+)>$|^([^<>\s/]+@[^<>\s/]+)$")
 
 
 def load(source: str, *, archive: str | None, message_id: str | None, limits: Limits) -> list[Mail]:
@@ -44,28 +45,35 @@ def load(source: str, *, archive: str | None, message_id: str | None, limits: Li
     * an existing directory -- a maildir (``cur/``, ``new/``), a public-inbox v2
       git mirror (``git/N.git`` epochs, or one epoch's clone; MESSAGE_ID picks the
       thread), or a directory of ``git format-patch`` files (``*.patch``);
+      with MESSAGE_ID, only the thread of that message is kept from a file or
+      directory that holds several;
     * otherwise a Message-ID (``<id>`` or bare) looked up under ARCHIVE.
     """
     if _URL.match(source):
         base, mid = http_archive.split_thread_url(source)
         return _from_archive(base, mid, limits)
     path = Path(source)
-    if path.is_dir():
-        return _load_directory(path, message_id, limits)
-    if path.exists():
-        return _load_file(path, limits)
-    if (m := _MESSAGE_ID.match(source)) is not None and not source.startswith(("./", "/")):
+    if path.is_dir() or path.exists():
+        mails = _load_directory(path, message_id, limits) if path.is_dir() \
+            else _load_file(path, limits)
+        if message_id is None:
+            return mails
+        try:
+            return select_thread(mails, message_id)
+        except InputError as e:
+            raise InputError(f"{source}: {e}") from e
+    if (m := _MESSAGE_ID.match(source)) is not None:
         if not archive:
             raise UsageError(f"{source}: a Message-ID needs an archive (--archive URL or "
                              "[list].archive)")
-        return _from_archive(archive, m.group(1), limits)
+        return _from_archive(archive, m.group(1) or m.group(2), limits)
     raise InputError(f"{source}: no such file or directory, and not a Message-ID or URL")
 
 
 def fetch_settings(limits: Limits) -> http_archive.Fetch:
     """The HTTP settings LIMITS gives the archive client."""
     return http_archive.Fetch(timeout=limits.http_timeout, retries=limits.http_retries,
-                         max_bytes=limits.max_decompressed_bytes)
+                              max_bytes=limits.max_decompressed_bytes)
 
 
 def _from_archive(base: str, message_id: str, limits: Limits) -> list[Mail]:
@@ -133,7 +141,8 @@ def _load_directory(path: Path, message_id: str | None, limits: Limits) -> list[
                              "the thread")
         from . import mirror  # mirror imports Limits from here
         return mirror.load_thread(path, message_id.strip().strip("<>"), limits)
-    files = sorted(p for p in path.iterdir() if p.name.endswith(".patch") and p.is_file())
+    files = sorted(p for p in path.iterdir() if p.name.endswith(".patch")
+                   and (p.is_file() or p.is_symlink()))
     if not files:
         raise InputError(f"{path}: not a maildir (cur/, new/), a public-inbox mirror (git/) "
                          "or a directory of git format-patch files (*.patch)")
@@ -146,6 +155,8 @@ def _load_files(files: list[Path], limits: Limits) -> list[Mail]:
                          "([review].max_messages)")
     mails: list[Mail] = []
     for f in files:
+        if f.is_symlink():  # a link in a mail directory could hand us any file of the machine
+            raise InputError(f"{f}: a symbolic link in a mail directory; refused")
         data = _read(f, limits.max_message_bytes + 1024, "[review].max_message_bytes")
         mails += mails_from_bytes(data, str(f), limits)
         if len(mails) > limits.max_messages:
@@ -157,7 +168,8 @@ def _load_files(files: list[Path], limits: Limits) -> list[Mail]:
 def _load_maildir(path: Path, limits: Limits) -> list[Mail]:
     # Maildir names start with the delivery time (maildir(5)), so name order is arrival order.
     files = sorted((p for sub in ("cur", "new") for p in (path / sub).iterdir()
-                    if p.is_file() and not p.name.startswith(".")), key=lambda p: p.name)
+                    if (p.is_file() or p.is_symlink()) and not p.name.startswith(".")),
+                   key=lambda p: p.name)
     if not files:
         raise InputError(f"{path}: the maildir has no message")
     return _load_files(files, limits)

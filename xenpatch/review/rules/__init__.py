@@ -1,0 +1,1 @@
+"""The review rules: pure functions from a series' patches and ABI models to findings."""
