@@ -115,6 +115,8 @@ def build_parser() -> _Parser:
     send.add_argument("--tree", metavar="DIR", help="tree whose MAINTAINERS picks the Cc")
     send.add_argument("--batch", type=int, metavar="N")
     send.add_argument("--pause", type=int, metavar="S")
+    send.add_argument("--force", action="store_true",
+                      help="send even when the pre-flight review finds errors")
     send.add_argument("--format", choices=("json", "text"), default="text")
     send.set_defaults(handler="send")
 

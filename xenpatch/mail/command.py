@@ -1,5 +1,10 @@
 """The ``maintainers`` and ``send`` commands: arguments in, library calls, a Result out.
 
+Before ``--yes`` mails anything, the series is reviewed against its base
+by ``review``'s engine (``review/preflight.py``): an error-level finding
+stops the send, warnings are shown and the send goes on; the report says
+how long the pre-flight took.  A dry run mails nothing and runs none.
+
 Exit codes (DESIGN.md): 0 done (a dry run, a send, or nothing left to
 send); 1 the pre-flight review found an error-level finding (nothing sent;
 ``--force`` sends anyway); 2 bad input or configuration (no series, not a
@@ -12,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config
 from ..result import Result
@@ -20,6 +25,9 @@ from . import compose, smtp
 from . import send as sending
 from . import state as st
 from . import tree as mtree
+
+if TYPE_CHECKING:
+    from ..review.preflight import Preflight
 
 
 def maintainers(args: argparse.Namespace, config: Config) -> Result:
@@ -46,6 +54,13 @@ def send(args: argparse.Namespace, config: Config) -> Result:
         sending.write_mbox(mbox, plan.pending)
         return _report(args, plan.pending, planned.state, f"dry run: nothing sent; "
                        f"{_n(len(plan.pending))} written to {mbox}; --yes sends them")
+    # Every message is built; before any of them leaves, the series is reviewed.
+    from ..review.preflight import preflight
+    check = preflight(series_dir, mtree.resolve_tree(config), config)
+    if check.has_errors and not getattr(args, "force", False):
+        return _report(args, (), planned.state, "nothing sent: the pre-flight review found "
+                       "errors (--force sends anyway)", check, exit_code=1)
+    forced = " (--force: sent despite the pre-flight errors)" if check.has_errors else ""
     settings = smtp.settings_from(config, git_config, os.environ)
     if args.mbox:
         sending.write_mbox(Path(args.mbox), plan.pending)
@@ -53,7 +68,7 @@ def send(args: argparse.Namespace, config: Config) -> Result:
     sent = sending.deliver(plan, settings, record)
     before = len(plan.messages) - len(plan.pending)
     return _report(args, plan.pending, record.state, f"sent {_n(sent)} via {settings.where}"
-                   + (f" ({before} sent before)" if before else ""))
+                   + (f" ({before} sent before)" if before else "") + forced, check)
 
 
 def _n(count: int) -> str:
@@ -61,17 +76,20 @@ def _n(count: int) -> str:
 
 
 def _report(args: argparse.Namespace, messages: tuple[compose.Outgoing, ...],
-            state: st.SendState, summary: str, messages_err: tuple[str, ...] = ()) -> Result:
+            state: st.SendState, summary: str, check: Preflight | None = None,
+            exit_code: int = 0) -> Result:
     if args.format == "json":
         doc: dict[str, Any] = {"schema": "xenpatch-send/1", "summary": summary, "messages": [
             {"file": m.name, "message_id": m.message_id, "subject": m.subject, "to": list(m.to),
              "cc": list(m.cc), "in_reply_to": m.in_reply_to, "sent": m.name in state.sent}
             for m in messages]}
-        return Result.of_json(doc, messages=messages_err)
-    lines = []
+        if check is not None:
+            doc["preflight"] = check.to_json()
+        return Result.of_json(doc, exit_code)
+    lines = check.lines() if check is not None else []
     for m in messages:
         lines += [f"{m.name}  {m.message_id}", f"  Subject: {m.subject}",
                   f"  To: {', '.join(m.to)}"]
         lines += [f"  Cc: {', '.join(m.cc)}"] if m.cc else []
         lines += [f"  In-Reply-To: {m.in_reply_to}"] if m.in_reply_to else []
-    return Result(text="\n".join(lines + [summary]) + "\n", messages=messages_err)
+    return Result(exit_code, "\n".join(lines + [summary]) + "\n")
