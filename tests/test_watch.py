@@ -76,7 +76,7 @@ def test_watch_http_and_mirror(world, tmp_path: Path,  # type: ignore[no-untyped
             got = _reviews(out)
             assert set(got) == {("Introduce SIF_HVM_GHCB", 1), ("Introduce SIF_HVM_GHCB", 2),
                                 ("README: say The Xen", 1), ("Wording", 1)}, err
-            assert got["Introduce SIF_HVM_GHCB", 2]["series"]["base_how"] == "base-commit: trailer"
+            assert got["Introduce SIF_HVM_GHCB", 2]["series"]["base_chosen_by"] == "base-commit"
             assert got["Introduce SIF_HVM_GHCB", 2]["series"]["base"] == base
             names = {c["name"] for c in got["Introduce SIF_HVM_GHCB", 2]["claims"]}
             assert names == {"SIF_HVM_GHCB"}

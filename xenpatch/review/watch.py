@@ -34,10 +34,10 @@ from typing import Any
 
 from ..config import Config
 from ..errors import EnvironmentFailure, InputError
-from . import botmail
 from . import claims as cl
-from .abireview import PatchInput, ReviewFinding, choose_base, patch_of, review_patches
+from .abireview import PatchInput, abi_diff, patch_of
 from .feeds import ArchiveDown, HttpFeed, MirrorFeed
+from .finding import Finding, ordered
 from .series import Mail, Series, assemble, parse_mail
 from .sources import Limits
 from .state import SeriesRow, State
@@ -102,8 +102,15 @@ def thread_root(mail: Mail) -> str:
     return mail.references[0] if mail.references else (mail.in_reply_to or mail.message_id)
 
 
-def patch_inputs(series: Series) -> list[PatchInput]:
-    return [PatchInput(p.number, p.mail.subject, p.diff, p.files) for p in series.patches]
+def series_digest(series: Series, base: str) -> str:
+    """What a review reviews: the version, the patches' bytes and the base (outputs with
+    this digest are this review's, whoever wrote them)."""
+    import hashlib
+    h = hashlib.sha256(f"v{series.version}\0{base}\0".encode())
+    for p in series.patches:
+        h.update(p.mail.raw)
+        h.update(b"\0")
+    return h.hexdigest()
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -277,37 +284,49 @@ class Watcher:
                 self.progress(f"[{i}/{len(rows)}] reviewing {row.subject[:60]!r} v{row.version}")
             self._review_one(row, series, report)
 
-    def _outputs(self, row: SeriesRow) -> tuple[Path, Path]:
-        import hashlib
-        stem = f"{hashlib.sha256(row.key.encode()).hexdigest()[:12]}-v{row.version}"
-        return self.opts.out / f"{stem}.json", self.opts.out / f"{stem}.eml"
+    def _settings(self) -> Any:
+        from . import engine
+        cache = self.config.get("abi", "cache")
+        return engine.Settings(arches=tuple(self.config.get("abi", "arches")),
+                               cpp=self.config.get("abi", "cpp"),
+                               cache_dir=self.config.resolve_path(cache) if cache else None,
+                               jobs=self.config.get("abi", "jobs"), suppress=self.config.suppress,
+                               configured_base=self.config.get("tree", "base"))
 
     def _review_one(self, row: SeriesRow, series: Series, report: PassReport) -> None:
+        from .. import gitrepo
+        from . import apply
         started = time.monotonic()
-        json_path, eml_path = self._outputs(row)
+        json_path = self._outputs(row)
         try:
-            base = choose_base(self.opts.tree, self.opts.base, series.base_commit,
-                               self.config.get("tree", "base"))
-            digest = botmail.series_digest(series, base[0])
+            base = apply.choose_base(gitrepo.open_repo(self.opts.tree), self.opts.base, series,
+                                     self.config.get("tree", "base"))
+            digest = series_digest(series, base.sha)
             doc = self._adopt(json_path, digest)
             if doc is None:
-                doc = self._review_and_write(row, series, base, digest, json_path, eml_path)
+                doc = self._review_and_write(row, series, base, digest, json_path)
         except EnvironmentFailure as e:
             log.error("review of %r v%d not done (infrastructure, not the patch's fault): %s; "
                       "retried next pass", row.subject[:60], row.version, e)
             report.infra.append(str(e))
             return
         claims = [cl.Claim(**c) for c in doc.get("claims", [])]
-        replies = [(doc["reply"]["message_id"], str(eml_path))] if doc.get("reply") else []
-        counts = doc["counts"]
+        replies = [(r["message_id"], str(self.opts.out / r["file"])) for r in doc["replies"]]
+        counts = doc["summary"]
         self.state.record_review(row.id, digest, {"counts": counts, "json": str(json_path)},
                                  claims, replies)
         crash_point("after-commit")
         seconds = time.monotonic() - started
         report.reviewed.append((row.subject, row.version, counts, seconds))
         report.with_errors += bool(counts["error"])
-        log.info("reviewed %r v%d: %s, %d info (%.1f s) -> %s", row.subject[:70], row.version,
-                 botmail.summary_counts(counts), counts["info"], seconds, json_path.name)
+        log.info("reviewed %r v%d: %d error(s), %d warning(s), %d info (%.1f s) -> %s",
+                 row.subject[:70], row.version, counts["error"], counts["warning"],
+                 counts["info"], seconds, json_path.name)
+
+    def _outputs(self, row: SeriesRow) -> Path:
+        import hashlib
+        stem = f"{hashlib.sha256(row.key.encode()).hexdigest()[:12]}-v{row.version}"
+        return self.opts.out / f"{stem}.json"
 
     def _adopt(self, json_path: Path, digest: str) -> dict[str, Any] | None:
         """The outputs of a review killed before its commit, when they are of this input."""
@@ -320,37 +339,51 @@ class Watcher:
         log.info("found the outputs of an unrecorded review of this input: %s", json_path.name)
         return doc
 
-    def _review_and_write(self, row: SeriesRow, series: Series, base: tuple[str, str],
-                          digest: str, json_path: Path, eml_path: Path) -> dict[str, Any]:
+    def _claim_findings(self, row: SeriesRow, series: Series, base: str) -> tuple[
+            tuple[cl.Claim, ...], list[Finding]]:
+        """This version's claims, and a cross-series-claim warning for each one another open
+        series holds; claims whose names are in the base now end first."""
+        inputs = [PatchInput(p.number, p.diff, p.files) for p in series.patches]
+        diff = abi_diff(inputs, self.opts.tree, base, self.config)
+        if diff is None:
+            return (), []
+        self.state.end_merged(cl.merged_names(diff.base), base)
+        claims = cl.derive(diff.changes, diff.result)
+        others = [(o.claim, o.holder) for o in self.state.open_claims() if o.key != row.key]
+        return claims, [Finding("cross-series-claim", "warning", patch_of(c.claim.header, inputs),
+                                f"xen/include/public/{c.claim.header}", c.claim.line, c.message)
+                        for c in cl.conflicts(claims, others)]
+
+    def _review_and_write(self, row: SeriesRow, series: Series, base: Any, digest: str,
+                          json_path: Path) -> dict[str, Any]:
+        import dataclasses
+        from email.utils import format_datetime, parseaddr
+
+        from . import engine, report
         crash_point("before-review")
-        log.info("reviewing %r v%d on %s (%s)", row.subject[:70], row.version, base[0][:12],
-                 base[1])
-        result = review_patches(patch_inputs(series), self.opts.tree, base, self.config)
-        findings = list(result.findings)
-        if series.missing:
-            findings.insert(0, ReviewFinding(
-                "series-incomplete", "error", None, None, None,
-                f"patches {', '.join(map(str, series.missing))} of {series.total} never "
-                f"arrived (waited {self.opts.wait:.0f} s); reviewed what is there"))
-        claims: tuple[cl.Claim, ...] = ()
-        if result.base_model is not None and result.result_model is not None:
-            self.state.end_merged(cl.merged_names(result.base_model), result.base)
-            claims = cl.derive(result.changes, result.result_model)
-            others = [(o.claim, o.holder) for o in self.state.open_claims() if o.key != row.key]
-            inputs = patch_inputs(series)
-            findings += [ReviewFinding("cross-series-claim", "warning",
-                                       patch_of(c.claim.header, inputs),
-                                       f"xen/include/public/{c.claim.header}", c.claim.line,
-                                       c.message) for c in cl.conflicts(claims, others)]
-        doc = botmail.review_json(series, result, findings, digest)
-        doc["claims"] = [c.to_json() for c in claims]
+        log.info("reviewing %r v%d on %s (%s)", row.subject[:70], row.version, base.sha[:12],
+                 base.reason)
+        r = engine.review(series, self.opts.tree, self.opts.base, self._settings())
+        claims, extra = self._claim_findings(row, series, r.base.sha)
+        r = dataclasses.replace(r, findings=ordered((*r.findings, *extra)))
+        doc = report.review_json(r)
+        doc.update(input_digest=digest, claims=[c.to_json() for c in claims], replies=[])
+        sender = self.sender()
+        archive = next((f.name for f in self.feeds if isinstance(f, HttpFeed)),
+                       self.config.get("list", "archive"))
+        command = (f"xenpatch review '<{series.message_id}>' --archive {archive} "
+                   f"--base {r.base.sha} --version {series.version}")
+        rs = report.ReplySettings(sender=sender, date=format_datetime(datetime.now(UTC)),
+                                  list_address=self.config.get("list", "address"),
+                                  command=command,
+                                  domain=parseaddr(sender)[1].rpartition("@")[2]
+                                  or "xenpatch.invalid")
         self.opts.out.mkdir(parents=True, exist_ok=True)
         crash_point("before-outputs")
-        if botmail.wants_reply(findings):
-            msg = botmail.reply_message(series, result, findings, digest, self.sender(),
-                                        self.config.get("list", "address"), datetime.now(UTC))
-            _atomic_write(eml_path, msg.as_bytes())
-            doc["reply"] = {"message_id": str(msg["Message-ID"]), "file": eml_path.name}
+        for i, out in enumerate(report.replies(r, rs), 1):
+            eml = json_path.with_name(f"{json_path.stem}-{i}.eml")
+            _atomic_write(eml, out.message.as_bytes())
+            doc["replies"].append({"message_id": out.message_id, "file": eml.name})
         # The JSON last: its presence with this digest is what a restart adopts.
         _atomic_write(json_path, (json.dumps(doc, sort_keys=True, indent=2) + "\n").encode())
         crash_point("after-outputs")
