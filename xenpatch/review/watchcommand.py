@@ -17,6 +17,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -109,11 +110,12 @@ def watch(args: argparse.Namespace, config: Config) -> Result:
     log = logging.getLogger("xenpatch.watch")
     try:
         while True:
+            started = time.monotonic()
             report = watcher.run_pass()
-            log.info("pass done: %d new messages, %d skipped, %d reviewed, %d replies sent%s",
-                     report.new_messages, report.skipped, len(report.reviewed),
+            log.info("pass done: %d new messages, %d skipped, %d reviewed, %d replies sent%s "
+                     "in %.3f s", report.new_messages, report.skipped, len(report.reviewed),
                      report.replies_sent, f", {len(report.down)} feed failures"
-                     if report.down else "")
+                     if report.down else "", time.monotonic() - started)
             if args.once:
                 return Result(report.exit_code)
             if stop.wait(args.interval or 300):
