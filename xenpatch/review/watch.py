@@ -273,7 +273,11 @@ class Watcher:
                 continue
             if mails is None:
                 continue
-            series = assemble(mails, version=row.version, max_patches=self.limits.max_patches)
+            try:
+                series = assemble(mails, version=row.version, max_patches=self.limits.max_patches)
+            except InputError as e:
+                self._not_reviewable(row, str(e))
+                continue
             waited = time.time() - row.first_seen
             if series.missing and waited < self.opts.wait:
                 log.debug("waiting for patches %s of %r v%d (%.0f s of %.0f s)",
@@ -310,6 +314,9 @@ class Watcher:
                       "retried next pass", row.subject[:60], row.version, e)
             report.infra.append(str(e))
             return
+        except InputError as e:  # the series itself (a limit, a base it names): not retried
+            self._not_reviewable(row, str(e))
+            return
         claims = [cl.Claim(**c) for c in doc.get("claims", [])]
         replies = [(r["message_id"], str(self.opts.out / r["file"])) for r in doc["replies"]]
         counts = doc["summary"]
@@ -322,6 +329,15 @@ class Watcher:
         log.info("reviewed %r v%d: %d error(s), %d warning(s), %d info (%.1f s) -> %s",
                  row.subject[:70], row.version, counts["error"], counts["warning"],
                  counts["info"], seconds, json_path.name)
+
+    def _not_reviewable(self, row: SeriesRow, why: str) -> None:
+        """Record a version that cannot be reviewed (its own input is at fault) so that it is
+        not tried again; one log line, no output, no reply."""
+        log.warning("not reviewable: %r v%d <%s>: %s", row.subject[:60], row.version,
+                    row.message_id, why)
+        self.state.record_review(row.id, "", {"input_error": why[:500],
+                                              "counts": {"error": 0, "warning": 0, "info": 0}},
+                                 [], [])
 
     def _outputs(self, row: SeriesRow) -> Path:
         import hashlib

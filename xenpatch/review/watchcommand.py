@@ -93,7 +93,9 @@ def watch(args: argparse.Namespace, config: Config) -> Result:
     limits = Limits.from_config(config)
     feeds = _feeds(args.source, limits)
     tree = xentree.resolve(config)
-    gitrepo.open_repo(tree)
+    repo = gitrepo.open_repo(tree)
+    if args.base:
+        gitrepo.resolve(repo, args.base)  # an unknown --base is named now (exit 2)
     out = Path(args.out or "xenpatch-watch").resolve()
     git_config = gitrepo.config_values(tree)
     sender = identity.mail_from(config, git_config)
