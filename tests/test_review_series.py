@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 from pathlib import Path
 
 import pytest
@@ -242,7 +243,7 @@ def test_real_history_parses_as_git_sees_it(xen_git: Path, tmp_path: Path) -> No
                                       check=True, capture_output=True, text=True).stdout
         p = parse_patch(mail, parse_subject(mail.subject))
         assert p.summary == subject
-        assert p.author == author, subject
+        assert email.utils.parseaddr(p.author) == email.utils.parseaddr(author), subject
         assert p.trailers == tuple(tuple(t.split(": ", 1)) for t in trailers.splitlines()), subject
         assert set(p.files) == set(names.split()), subject
 
@@ -292,3 +293,10 @@ def test_a_reply_that_kept_the_subject_does_not_replace_the_patch() -> None:
     assert [m.message_id for m in series.replies] == ["k2@x", "k3@x"]
     resend = parse_mail(_mail("k4@x", "[PATCH RESEND 1/1] a: one", DIFF, ("k0@x",)))
     assert assemble([*mails, resend]).patches[0].mail.message_id == "k4@x"
+
+
+def test_author_is_header_ready_and_parses_to_gits_name() -> None:
+    raw = _mail("au@x", "[PATCH] a: b", "From: Doe, John <jd@example.org>\n\nFix.\n" + DIFF)
+    (p,) = assemble([parse_mail(raw)]).patches
+    assert p.author == '"Doe, John" <jd@example.org>'
+    assert email.utils.getaddresses([p.author]) == [("Doe, John", "jd@example.org")]

@@ -8,6 +8,7 @@ import http.server
 import mailbox
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,7 +53,8 @@ def test_gzip_mbox_file_and_gzip_bomb(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name, fragment", [
-    ("malformed.mbox", "not an mbox (it does not start with a 'From ' line)"),
+    ("malformed.mbox", "malformed.mbox: neither an mbox (no 'From ' line at the start) nor a "
+                       "mail (no header line at the start)"),
     ("no-headers.mbox", "no-headers.mbox: not a mail (it does not start with a header line)"),
 ])
 def test_malformed_mbox_is_one_line(name: str, fragment: str) -> None:
@@ -319,3 +321,34 @@ def test_a_symlink_in_a_mail_directory_is_refused(tmp_path: Path) -> None:
     (patches / "0001-x.patch").symlink_to("/etc/passwd")
     with pytest.raises(InputError, match="symbolic link"):
         _load(patches)
+
+
+class _Stalling(http.server.BaseHTTPRequestHandler):
+    """Promises 1000 bytes, sends 6, then stalls (/stall/) or hangs up (/drop/)."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(b"From x")
+        self.wfile.flush()
+        if self.path.startswith("/stall/"):
+            time.sleep(2)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("how, reason", [("stall", "read timed out"),
+                                         ("drop", "connection broken while reading the answer")])
+def test_a_body_that_stalls_or_breaks_is_an_environment_failure(how: str, reason: str) -> None:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), _Stalling)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/{how}/"
+        with pytest.raises(EnvironmentFailure) as e:
+            _load("m@x", archive=url, limits=Limits(http_timeout=1, http_retries=0))
+        assert _one_line(e) == f"archive {url}m@x/t.mbox.gz: {reason}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
 import requests
+import urllib3
 
 from .. import __version__
 from ..errors import EnvironmentFailure, InputError
@@ -140,6 +141,9 @@ def _get(session: requests.Session, url: str, how: Fetch) -> tuple[int, bytes, s
             raise InputError(f"{url}: not an http(s) URL") from e
         except (requests.ConnectionError, requests.Timeout) as e:
             problem = _reason(e)
+        except urllib3.exceptions.HTTPError as e:  # from reading the body ourselves
+            problem = "read timed out" if isinstance(e, urllib3.exceptions.TimeoutError) \
+                else "connection broken while reading the answer"
         except requests.RequestException as e:
             raise EnvironmentFailure(f"archive {url}: {_reason(e)}") from e
         if attempt >= how.retries:

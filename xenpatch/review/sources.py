@@ -106,8 +106,8 @@ def mails_from_bytes(data: bytes, name: str, limits: Limits) -> list[Mail]:
         raws = mbox.split_mbox(data, name, max_messages=limits.max_messages,
                                max_message_bytes=limits.max_message_bytes)
     elif not looks_like_mail(data):
-        raise InputError(f"{name}: not an mbox (it does not start with a 'From ' line) "
-                         "nor a mail (nor with a header line)")
+        raise InputError(f"{name}: neither an mbox (no 'From ' line at the start) nor a mail "
+                         "(no header line at the start)")
     else:
         if len(data) > limits.max_message_bytes:
             raise InputError(f"{name}: larger than {limits.max_message_bytes} bytes "
