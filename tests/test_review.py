@@ -355,6 +355,14 @@ def test_missing_patch_2_of_3(tmp_path: Path, repo: Path, env: dict[str, str]) -
     assert doc["series"]["applied"] == [1, 3]
 
 
+def test_unknown_base_is_exit_2(tmp_path: Path, repo: Path, env: dict[str, str]) -> None:
+    proc, _ = review(tmp_path, repo, env, [dict(edits=sif("#define SIF_TEST_FLAG     (1<<5)"),
+                                                subject=GOOD)], "--base", "no-such-rev", fmt="text")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"xenpatch: --base no-such-rev: not a revision of {repo}"], proc.stderr
+
+
 def test_bad_input_is_one_line_exit_2(tmp_path: Path, env: dict[str, str]) -> None:
     (tmp_path / "malformed.mbox").write_bytes(b"this is not a mail\nat all\n")
     bomb = tmp_path / "bomb.mbox.gz"
@@ -369,3 +377,43 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, env: dict[str, str]) -> No
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("xenpatch: ") and name in lines[0], lines
         assert "Traceback" not in proc.stderr
+
+
+def test_send_replies_through_a_real_smtp_server(tmp_path: Path, repo: Path,
+                                                 env: dict[str, str]) -> None:
+    """--send is a dry run (nothing sent, the mbox is the output) until --yes."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    received: list[bytes] = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802
+            received.append(envelope.original_content or envelope.content)
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        cfg = Path(env["XENPATCH_CONFIG"]).read_text() + \
+            f'[smtp]\nserver = "127.0.0.1"\nport = {port}\nencryption = "none"\n'
+        (tmp_path / "config.toml").write_text(cfg)
+        mine = {**env, "XENPATCH_CONFIG": str(tmp_path / "config.toml"),
+                "GIT_CONFIG_GLOBAL": "/dev/null"}
+        proc, out = review(tmp_path, repo, mine, [dict(
+            edits=sif("#define SIF_TEST_FLAG     (1<<4)"), subject=GOOD)], "--send", fmt="email")
+        assert proc.returncode == 1 and not received
+        assert "dry run: nothing sent; 1 reply" in proc.stderr
+        assert "In-Reply-To: <t.0@example.org>" in str(out)
+        proc = run_review(["series.mbox", "--format", "email", "--send", "--yes"], tmp_path, mine)
+        assert proc.returncode == 1, proc.stderr
+        assert "sent 1 reply via" in proc.stderr
+        assert len(received) == 1
+        assert b"In-Reply-To: <t.0@example.org>" in received[0]
+        assert b"abi-bit-collision" in received[0]
+    finally:
+        controller.stop()

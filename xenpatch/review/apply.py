@@ -51,8 +51,13 @@ class Applied:
 def choose_base(repo: gitrepo.git.Repo, given: str | None, series: Series, configured: str) -> Base:
     """``--base REV``, else the series' ``base-commit:`` (tags peeled) when the tree has it,
     else ``[tree].base``; InputError for a revision given or configured that is unknown."""
+    where = str(repo.working_tree_dir or repo.git_dir)
     if given:
-        return Base(gitrepo.resolve(repo, given).hexsha, given, "--base", f"given with --base {given}")
+        try:
+            sha = gitrepo.resolve(repo, given).hexsha
+        except InputError as e:
+            raise InputError(f"--base {given}: not a revision of {where}") from e
+        return Base(sha, given, "--base", f"given with --base {given}")
     if series.base_commit:
         try:
             sha = gitrepo.resolve(repo, series.base_commit).hexsha
@@ -61,12 +66,19 @@ def choose_base(repo: gitrepo.git.Repo, given: str | None, series: Series, confi
         if sha:
             return Base(sha, series.base_commit, "base-commit",
                         "from the series' base-commit: line")
-        fallback = gitrepo.resolve(repo, configured).hexsha
+        fallback = _configured(repo, configured, where)
         return Base(fallback, configured, "[tree].base",
                     f"the series' base-commit: {series.base_commit[:12]} is not in the tree; "
                     f"[tree].base {configured} instead")
-    return Base(gitrepo.resolve(repo, configured).hexsha, configured, "[tree].base",
+    return Base(_configured(repo, configured, where), configured, "[tree].base",
                 f"no --base and no base-commit: in the series; [tree].base {configured}")
+
+
+def _configured(repo: gitrepo.git.Repo, rev: str, where: str) -> str:
+    try:
+        return gitrepo.resolve(repo, rev).hexsha
+    except InputError as e:
+        raise InputError(f"[tree].base {rev}: not a revision of {where}") from e
 
 
 def _paths(patches: Sequence[Patch]) -> list[str]:

@@ -64,7 +64,7 @@ def review(args: argparse.Namespace, config: Config) -> Result:
                                configured_base=config.get("tree", "base"))
     r = engine.review(series, tree, args.review_base, settings)
     code = 1 if r.has_errors else 0
-    messages = (f"review: base {r.base.sha[:12]} ({r.base.reason}); "
+    messages: tuple[str, ...] = (f"review: base {r.base.sha[:12]} ({r.base.reason}); "
                 f"{len(r.findings)} finding(s)",)
     if args.format == "json":
         return Result.of_json(report.review_json(r), code, args.output, messages)
@@ -80,6 +80,8 @@ def review(args: argparse.Namespace, config: Config) -> Result:
                               command=reproduce(args, archive, r), domain=domain)
     out = report.replies(r, rs)
     text = report.replies_mbox(out)
+    if not out:
+        messages += ("no reply: no finding worth a mail (only facts, or nothing at all)",)
     if not args.send:
         return Result(code, text, args.output, messages)
     return _send(args, config, tree, out, text, code, messages)

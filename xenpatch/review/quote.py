@@ -17,6 +17,7 @@ from .finding import Finding
 from .hunks import FileDiff
 
 CONTEXT = 3  # lines quoted above a commented line
+MAX_REMOVED = 8  # removed lines quoted below it before the quote is cut
 WIDTH = 72
 
 
@@ -30,6 +31,33 @@ def comment_lines(f: Finding) -> tuple[str, ...]:
     text = f"{f.severity} ({f.rule}): {f.message}"
     return tuple(textwrap.wrap(text, WIDTH, break_long_words=False, break_on_hyphens=False,
                                subsequent_indent="  "))
+
+
+def grouped_comments(findings: Sequence[Finding]) -> list[str]:
+    """The comment lines for FINDINGS on one line: more than two of one rule (a whole
+    sub-op removed: its macros, its struct, its union member) as one comment naming
+    them all, as a reviewer would write it once."""
+    out: list[str] = []
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    for f in sorted(findings, key=Finding.sort_key):
+        groups.setdefault((f.severity, f.rule), []).append(f)
+    for (severity, rule), fs in groups.items():
+        if len(fs) <= 2:
+            for f in fs:
+                out += comment_lines(f)
+            continue
+        heads = [f.message.split(";", 1)[0] for f in fs]
+        arches = {h[h.rfind(" ["):] for h in heads if h.endswith("]") and " [" in h}
+        where = ""
+        if len(arches) == 1:  # "[all arches]" once, not after every name
+            where = arches.pop()
+            heads = [h[:-len(where)] if h.endswith(where) else h for h in heads]
+        tail = fs[0].message.split(";", 1)[1].strip() if ";" in fs[0].message else ""
+        text = (f"{severity} ({rule}), {len(fs)} here{where}: {'; '.join(heads)}"
+                + (f"; {tail}" if tail else ""))
+        out += textwrap.wrap(text, WIDTH, break_long_words=False, break_on_hyphens=False,
+                             subsequent_indent="  ")
+    return out
 
 
 def reply_blocks(diffs: Sequence[FileDiff], findings: Sequence[Finding]) -> tuple[tuple[Block, ...],
@@ -63,13 +91,13 @@ def reply_blocks(diffs: Sequence[FileDiff], findings: Sequence[Finding]) -> tupl
                 last = t  # removed lines right below belong to the quote (a removal's finding)
                 while last + 1 < len(hunk.lines) and hunk.lines[last + 1].kind == "-":
                     last += 1
-                quoted += [ln.kind + ln.text for ln in hunk.lines[start:last + 1]]
+                shown = [ln.kind + ln.text for ln in hunk.lines[start:last + 1]]
+                if last - t > MAX_REMOVED:  # a long removal: its start is enough
+                    shown = shown[:t - start + 1 + MAX_REMOVED // 2] + ["[...]"]
+                quoted += shown
                 file_blocks.append(Block("quote", tuple(quoted)))
-                comments: list[str] = []
-                for f in sorted(at[t], key=Finding.sort_key):
-                    comments += comment_lines(f)
-                    placed.add(f)
-                file_blocks.append(Block("comment", tuple(comments)))
+                placed.update(at[t])
+                file_blocks.append(Block("comment", tuple(grouped_comments(at[t]))))
                 quoted, end = [], last
             if end < len(hunk.lines) - 1:
                 file_blocks.append(Block("quote", ("[...]",)))

@@ -12,16 +12,20 @@ from the caller (``ReplySettings``), never from the clock here.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jinja2
 
+import xenpatch
+
 from .. import __version__
-from ..generate.render import shipped_templates
+from ..errors import EnvironmentFailure
 from ..mail.compose import MAIL_POLICY, Outgoing, mbox
 from .engine import Review
 from .finding import Finding, count
@@ -32,14 +36,27 @@ SCHEMA = "xenpatch-review/1"
 SUBDIR = "review"
 
 
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(shipped_templates() / SUBDIR)),
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                              trim_blocks=True, lstrip_blocks=True, autoescape=False)
+def _template_source(name: str) -> tuple[str, str, Callable[[], bool]] | None:
+    """templates/review/NAME of the source checkout, else the installed package data read
+    through importlib.resources (a wheel's ``xenpatch/_templates/review/``), else None."""
+    checkout = Path(xenpatch.__file__).resolve().parent.parent / "templates" / SUBDIR / name
+    if checkout.is_file():
+        return checkout.read_text(encoding="utf-8"), str(checkout), lambda: True
+    try:
+        item = resources.files("xenpatch._templates").joinpath(SUBDIR).joinpath(name)
+        return item.read_text(encoding="utf-8"), f"xenpatch/_templates/{SUBDIR}/{name}", lambda: True
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError, OSError):
+        return None
 
 
 def _render(template: str, **values: Any) -> str:
-    return _env().get_template(template).render(**values)
+    env = jinja2.Environment(loader=jinja2.FunctionLoader(_template_source),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    try:
+        return env.get_template(template).render(**values)
+    except jinja2.TemplateNotFound as e:
+        raise EnvironmentFailure(f"template {SUBDIR}/{template}: not installed with xenpatch") from e
 
 
 def _counts_text(findings: Sequence[Finding]) -> str:

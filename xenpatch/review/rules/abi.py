@@ -53,6 +53,8 @@ def change_rule(ch: Change) -> str | None:
     bump, abi/diff.py's kind when the drift work has landed) maps to its own rule."""
     if ch.kind == "interface-version":
         return "interface-version"
+    if ch.kind == "macro-alias-removed":  # abi/diff.py's kind once the drift work lands
+        return "abi-removed"
     if ch.severity != "breaking":
         return None
     if ch.kind in _LAYOUT:
@@ -64,11 +66,14 @@ def change_rule(ch: Change) -> str | None:
     return None
 
 
-def change_severity(ch: Change) -> str:
-    """error for a break of a stable interface and for ``interface-version``; warning for
-    a break of a tools-only interface."""
+def change_severity(ch: Change, alias: str | None = None) -> str:
+    """error for an ABI break of a stable interface and for ``interface-version``; warning
+    for a break of a tools-only interface, and for a removed alias (ALIAS: the name that
+    keeps the value): an API change, the ABI holds."""
     if ch.kind == "interface-version":
         return "error"
+    if ch.kind == "macro-alias-removed" or alias:
+        return "warning"
     return "error" if interface_of(ch) == "stable" else "warning"
 
 
@@ -77,7 +82,26 @@ def arches_text(arches: Iterable[str]) -> str:
     return "all arches" if set(arches) >= set(ALL_ARCHES) else ", ".join(arches)
 
 
-def _describe(ch: Change, profile: str) -> str:
+def _alias_kept(ch: Change, old: AbiModel | None, new: AbiModel | None) -> str | None:
+    """For a removed macro whose body was just another name that the result still has
+    (``#define VGCF_IN_KERNEL VGCF_in_kernel``... or the same value): that name."""
+    if ch.kind not in ("macro-removed", "macro-alias-removed") or old is None or new is None:
+        return None
+    for arch in ch.arches:
+        before, after = old.arch_map.get(arch), new.arch_map.get(arch)
+        m = before.macro_map.get(ch.name) if before else None
+        if m is None or after is None:
+            continue
+        if m.expr in after.macro_map:
+            return m.expr
+        same = [n for n, x in after.macro_map.items() if x.header == m.header and
+                x.value is not None and x.value == m.value and n.lower() == ch.name.lower()]
+        if same:
+            return same[0]
+    return None
+
+
+def _describe(ch: Change, profile: str, alias: str | None = None) -> str:
     what = f"{ch.name}.{ch.field}" if ch.field else ch.name
     words = {
         "type-size-changed": f"{what}: size {ch.old} -> {ch.new} bytes",
@@ -95,11 +119,15 @@ def _describe(ch: Change, profile: str) -> str:
     iface = interface_of(ch)
     tail = ("breaks guests built against the base" if iface == "stable" else
             "a tools-only interface: fine only with its *_INTERFACE_VERSION bumped")
+    if alias and iface == "stable":
+        tail = (f"{alias} keeps the value, so the ABI holds, but code that names {ch.name} "
+                "no longer compiles (an API change)")
     view = "" if profile == "tools" else f", {profile} view"
     return f"{words} [{arches_text(ch.arches)}{view}]; {tail}"
 
 
-def diff_findings(changes: Sequence[Change], locator: Locator, profile: str = "tools") -> list[Finding]:
+def diff_findings(changes: Sequence[Change], locator: Locator, profile: str = "tools",
+                  old: AbiModel | None = None, new: AbiModel | None = None) -> list[Finding]:
     out: list[Finding] = []
     for ch in changes:
         rule = change_rule(ch)
@@ -110,11 +138,13 @@ def diff_findings(changes: Sequence[Change], locator: Locator, profile: str = "t
             patch, path, line = locator.removal(ch.header, ch.line, leaf)
         else:
             patch, path, line = locator.header(ch.header, ch.line, leaf)
+        alias = _alias_kept(ch, old, new)
         if rule == "interface-version":
-            message = f"{ch.name}: {ch.old} -> {ch.new} [{arches_text(ch.arches)}]"
+            message = getattr(ch, "message", "") or \
+                f"{ch.name}: {ch.old} -> {ch.new} [{arches_text(ch.arches)}]"
         else:
-            message = _describe(ch, profile)
-        out.append(Finding(rule, change_severity(ch), patch, path, line, message))
+            message = _describe(ch, profile, alias)
+        out.append(Finding(rule, change_severity(ch, alias), patch, path, line, message))
     return out
 
 

@@ -52,11 +52,24 @@ def _layout(t: TypeInfo) -> tuple:
     return (t.size, tuple((p, f.offset, f.size, f.bit_offset) for p, f in t.walk_fields()))
 
 
-def compat_findings(changes: Sequence[Change], result: AbiModel, xlat: str,
+def divergence(model: AbiModel, name: str) -> frozenset[str] | None:
+    """What differs between NAME's x86_32 and x86_64 layouts (``size`` and field paths),
+    or None when it is not a record on both."""
+    a32, a64 = model.arch_map.get("x86_32"), model.arch_map.get("x86_64")
+    t32 = a32.type_map.get(name) if a32 else None
+    t64 = a64.type_map.get(name) if a64 else None
+    if t32 is None or t64 is None or t32.kind == "enum":
+        return None
+    f32 = {p: (f.offset, f.size, f.bit_offset) for p, f in t32.walk_fields()}
+    f64 = {p: (f.offset, f.size, f.bit_offset) for p, f in t64.walk_fields()}
+    out = {p for p in f32.keys() | f64.keys() if f32.get(p) != f64.get(p)}
+    return frozenset(out | ({"size"} if t32.size != t64.size else set()))
+
+
+def compat_findings(changes: Sequence[Change], base: AbiModel, result: AbiModel, xlat: str,
                     locator: Locator) -> list[Finding]:
-    a32, a64 = result.arch_map.get("x86_32"), result.arch_map.get("x86_64")
-    if a32 is None or a64 is None:
-        return []
+    """Types added or changed whose x86_32/x86_64 layouts newly differ (a difference the
+    base had already is not the series' doing) and that xlat.lst does not list."""
     listed = xlat_names(xlat)
     out: list[Finding] = []
     seen: set[str] = set()
@@ -64,18 +77,26 @@ def compat_findings(changes: Sequence[Change], result: AbiModel, xlat: str,
         if ch.kind not in _TYPE_KINDS or ch.name in seen:
             continue
         seen.add(ch.name)
-        t32, t64 = a32.type_map.get(ch.name), a64.type_map.get(ch.name)
-        if t32 is None or t64 is None or t32.kind == "enum" or _layout(t32) == _layout(t64):
+        now = divergence(result, ch.name)
+        if not now or _bare(ch.name) in listed:
             continue
-        if _bare(ch.name) in listed:
+        new = now - (divergence(base, ch.name) or frozenset())
+        if not new:
             continue
+        t32 = result.arch_map["x86_32"].type_map[ch.name]
+        t64 = result.arch_map["x86_64"].type_map[ch.name]
+        fields = sorted(p for p in new if p != "size")
+        what = (f"is {t32.size} bytes on x86_32 and {t64.size} on x86_64"
+                if t32.size != t64.size else "has the same size on x86_32 and x86_64")
+        moved = f", {', '.join(fields[:3])}{' ...' if len(fields) > 3 else ''} at other offsets" \
+            if fields else ""
         patch, path, line = locator.header(t64.header, t64.line, None)
         out.append(Finding(
             "compat-layout", "warning", patch, path, line,
-            f"{ch.name} is {t32.size} bytes on x86_32 and {t64.size} on x86_64 (fields at other "
-            f"offsets) and xen/include/xlat.lst has no line for {_bare(ch.name)}; if it is a "
-            "hypercall argument, 32-bit guests need it translated (!) or checked (?) there, "
-            "or the layout made the same (uint64_aligned_t, explicit padding)"))
+            f"{ch.name} {what}{moved}, and xen/include/xlat.lst has no line for "
+            f"{_bare(ch.name)}; if it is a hypercall argument, 32-bit guests need it translated "
+            "(!) or checked (?) there, or the layout made the same (uint64_aligned_t, explicit "
+            "padding)"))
     return out
 
 
