@@ -99,6 +99,11 @@ def watch(args: argparse.Namespace, config: Config) -> Result:
     out = Path(args.out or "xenpatch-watch").resolve()
     git_config = gitrepo.config_values(tree)
     sender = identity.mail_from(config, git_config)
+    if args.send:
+        import os
+
+        from ..mail import smtp
+        smtp.settings_from(config, git_config, os.environ)  # no SMTP server: exit 2 now
     state = State(Path(args.state).resolve() if args.state else default_path())
     stop = threading.Event()
     handler = _logging(args)
