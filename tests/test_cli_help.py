@@ -12,8 +12,9 @@ import pytest
 from xenpatch.cli import build_parser
 
 # The commands this module holds to it (new commands are added by their own modules).
-COMMANDS = [("abi",), ("abi", "dump"), ("abi", "check"), ("abi", "diff"), ("generate",), ("send",),
-            ("maintainers",), ("fetch-xen",)]
+COMMANDS = [("abi",), ("abi", "dump"), ("abi", "check"), ("abi", "diff"), ("abi", "history"),
+            ("generate",), ("send",), ("maintainers",), ("fetch-xen",), ("review",), ("watch",),
+            ("claims",)]
 
 
 def _subparser(path: tuple[str, ...]) -> argparse.ArgumentParser:

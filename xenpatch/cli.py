@@ -126,7 +126,7 @@ def build_parser() -> _Parser:
 
     diff = _command(abi_sub, "diff", "drift between two snapshots",
                     "xenpatch abi diff ~/.cache/xenpatch/headers-4.17 ~/.cache/xenpatch/headers-4.20")
-    diff.epilog = DIFF_RULES + "\n" + (diff.epilog or "")
+    diff.epilog = (diff.epilog or "") + "\n\n" + DIFF_RULES
     arch_opts(diff)
     diff.add_argument("old", metavar="OLD", help="git rev of the tree, header directory or dump file")
     diff.add_argument("new", metavar="NEW", help="git rev of the tree, header directory or dump file")
@@ -189,6 +189,8 @@ def build_parser() -> _Parser:
                            "(default: [smtp].batch, 0 = one session)")
     send.add_argument("--pause", type=int, metavar="S",
                       help="seconds between batches, as --relogin-delay (default: [smtp].pause)")
+    send.add_argument("--force", action="store_true",
+                      help="send even when the pre-flight review finds errors")
     send.add_argument("--format", choices=("json", "text"), default="text", help=FORMAT_HELP)
     send.set_defaults(handler="send")
 
@@ -202,6 +204,8 @@ def build_parser() -> _Parser:
 
     _add_fetch_xen(sub)
     _add_review(sub)
+    _add_watch(sub)
+    _add_claims(sub)
     _add_verbosity(p)  # last: covers every command added above
     return p
 
@@ -298,6 +302,33 @@ def _add_review(sub: Any) -> None:
     q.set_defaults(handler="review")
 
 
+def _add_watch(sub: Any) -> None:
+    w = _command(sub, "watch", "the review bot: each new series version on a list reviewed once",
+                 "xenpatch watch --source https://lore.kernel.org/xen-devel/ --tree ~/src/xen "
+                 "--out replies --once")
+    w.add_argument("--source", action="append", default=[], metavar="URL_OR_DIR",
+                   help="a public-inbox URL (new.atom) or a public-inbox v2 git mirror; repeatable")
+    w.add_argument("--once", action="store_true", help="one pass, then exit (0, 1 or 3)")
+    w.add_argument("--interval", type=float, metavar="S", help="seconds between passes (300)")
+    w.add_argument("--wait", type=float, default=3600.0, metavar="S",
+                   help="seconds an incomplete series waits before it is reviewed as such (3600)")
+    w.add_argument("--state", metavar="FILE", help="SQLite state (default: <cache>/watch.sqlite)")
+    w.add_argument("--out", metavar="DIR", help="review JSON and reply .eml (./xenpatch-watch)")
+    w.add_argument("--tree", metavar="DIR", help=TREE_HELP)
+    w.add_argument("--base", metavar="REV", help="apply onto REV (default: base-commit:, "
+                   "else [tree].base)")
+    w.add_argument("--send", action="store_true", help="mail the replies (each once)")
+    w.set_defaults(handler="watch")
+
+
+def _add_claims(sub: Any) -> None:
+    c = _command(sub, "claims", "the open cross-series ABI claims the bot has seen",
+                 "xenpatch claims --format json")
+    c.add_argument("--state", metavar="FILE", help="SQLite state (default: <cache>/watch.sqlite)")
+    c.add_argument("--format", choices=("json", "text"), default="text", help=FORMAT_HELP)
+    c.set_defaults(handler="claims")
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Command-line flags that override configuration keys."""
     get = lambda name: getattr(args, name, None)  # noqa: E731
@@ -374,6 +405,8 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace, Config], int | Result
         "maintainers": lazy(".mail.command", "maintainers"),
         "fetch_xen": lazy(".fetchxen", "command"),
         "review": lazy(".review.command", "review"),
+        "watch": lazy(".review.watchcommand", "watch"),
+        "claims": lazy(".review.watchcommand", "claims"),
     }
 
 

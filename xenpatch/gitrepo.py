@@ -216,6 +216,92 @@ def checkout(repo: git.Repo, rev: str) -> None:
     _git(repo, "checkout", "-q", "--detach", rev, what="checkout")
 
 
+# --- helpers for the review bot's pre-flight and watch (xenpatch/review/abireview.py) ---
+
+
+class PatchDoesNotApply(InputError):
+    """``git apply`` refused a patch: NUMBER is the patch (1-based), the message git's line."""
+
+    def __init__(self, number: int, message: str) -> None:
+        super().__init__(message)
+        self.number = number
+
+
+def apply_diffs(repo: git.Repo, base: str, diffs: list[bytes], scratch: Path,
+                ident: dict[str, str]) -> str:
+    """A commit on BASE with DIFFS applied in order, made in a private index
+    (``git apply --cached``: no work tree, no hooks, nothing from the patches runs).
+
+    REPO should be a scratch clone: the new objects are written there.  Raises
+    PatchDoesNotApply naming the patch and git's first line when one fails."""
+    index = scratch / "apply-index"
+    env = {**ident, "GIT_INDEX_FILE": str(index)}
+    _git(repo, "read-tree", base, env=env, what="read-tree")
+    for number, diff in enumerate(diffs, 1):
+        path = scratch / f"patch-{number}.diff"
+        path.write_bytes(diff)
+        try:
+            repo.git.execute(["git", "apply", "--cached", "--whitespace=nowarn", str(path)],
+                             env={**ISOLATED_ENV, **env})
+        except GitCommandError as e:
+            text = str(e.stderr).strip().removeprefix("stderr:").strip(" '")
+            first = (text.splitlines() or [f"exit {e.status}"])[0]
+            raise PatchDoesNotApply(number, first.removeprefix("error: ").strip()) from e
+    tree = _git(repo, "write-tree", env=env, what="write-tree")
+    msg = scratch / "apply-message"
+    msg.write_text("xenpatch review: the series applied\n", encoding="utf-8")
+    sha = _git(repo, "commit-tree", tree, "-p", base, "-F", str(msg), env=env,
+               what="commit-tree")
+    index.unlink(missing_ok=True)
+    return sha.strip()
+
+
+def fetch_remote(repo_dir: Path) -> bool:
+    """``git fetch`` of a mirror's remotes when it has any; whether it had one."""
+    repo = open_repo(repo_dir)
+    if not repo.remotes:
+        return False
+    _git(repo, "fetch", "-q", "--all", "--prune", what="fetch")
+    return True
+
+
+def new_commits(repo_dir: Path, since: str | None, limit: int) -> list[tuple[str, int]]:
+    """Commits of a public-inbox epoch after SINCE (all when None), oldest first, each with
+    the size of its blob ``m`` (the message; public-inbox's v2 format has one commit per
+    mail), so a caller can refuse a huge one before reading it; 0 when the commit has no
+    ``m`` (a deletion).  At most LIMIT."""
+    repo = open_repo(repo_dir)
+    try:
+        head = repo.head.commit.hexsha
+    except ValueError:
+        return []  # an epoch without commits yet
+    if since == head:
+        return []
+    span = f"{since}..{head}" if since else head
+    try:
+        shas = repo.git.execute(["git", "rev-list", "--reverse", "--topo-order", span],
+                                env=ISOLATED_ENV).split()
+    except GitCommandError as e:
+        last = (str(e.stderr).strip().splitlines() or [f"exit {e.status}"])[-1]
+        raise EnvironmentFailure(f"git rev-list in {repo_dir}: {last}") from e
+    out: list[tuple[str, int]] = []
+    for sha in shas[:limit]:
+        try:
+            out.append((sha, int(repo.commit(sha).tree["m"].size)))
+        except KeyError:
+            out.append((sha, 0))
+    return out
+
+
+def read_message(repo_dir: Path, sha: str) -> bytes:
+    """The ``m`` blob of commit SHA of a public-inbox epoch."""
+    repo = open_repo(repo_dir)
+    try:
+        return bytes(repo.commit(sha).tree["m"].data_stream.read())
+    except KeyError:
+        return b""
+
+
 # --- helpers for `xenpatch review` (xenpatch/review/apply.py) -----------------
 # The patches under review are untrusted: git runs in a scratch clone with no
 # hooks (core.hooksPath pointing at an empty place), none of the user's or the
@@ -259,6 +345,8 @@ def blame_origins(repo: git.Repo, rev: str, path: str) -> list[tuple[str, int]]:
         if len(parts) >= 3 and len(parts[0]) == 40 and parts[1].isdigit() and parts[2].isdigit():
             origins.append((parts[0], int(parts[1])))
     return origins
+
+
 # --- public-inbox v2 mirrors (xenpatch/review/mirror.py) ----------------------
 # An epoch (git/N.git) has one commit per message, the message in the blob `m`;
 # a purge replaces `m` by `d`, a blob with the removed message

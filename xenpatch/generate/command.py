@@ -26,7 +26,7 @@ from typing import Any
 
 from .. import xentree
 from ..config import Config, series_date
-from ..errors import ConfigError, FindingsError
+from ..errors import FindingsError
 from ..mail.compose import check_message_id
 from ..result import Result
 from .spec import load_change
@@ -41,18 +41,11 @@ def git_date(value: str, env: Mapping[str, str] | None = None) -> str:
 
 
 def identity(config: Config, tree: Path) -> tuple[str, str]:
-    """[identity] name/email, else ``git config user.name``/``user.email`` (as git and b4)."""
+    """The author of the commits: ``xenpatch.identity.resolve`` with git's config read in TREE."""
     from .. import gitrepo
-    name, mail = config.get("identity", "name"), config.get("identity", "email")
-    if not (name and mail):
-        repo = gitrepo.open_repo(tree)
-        name = name or gitrepo.config_value(repo, "user.name") or ""
-        mail = mail or gitrepo.config_value(repo, "user.email") or ""
-    if not name:
-        raise ConfigError("identity.name is empty and git config user.name is not set")
-    if not mail:
-        raise ConfigError("identity.email is empty and git config user.email is not set")
-    return name, mail
+    from .. import identity as ident
+    who = ident.resolve(config, gitrepo.config_values(tree))
+    return who.name, who.email
 
 
 def options(config: Config, tree: Path, out: Path, build_check: bool) -> Any:
