@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from email.utils import format_datetime, getaddresses, parseaddr
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
 from .. import gitrepo, xentree
@@ -26,16 +27,19 @@ from .series import assemble
 FALLBACK_SENDER = "xenpatch review <review@xenpatch.invalid>"
 
 
-def _sender(config: Config, tree: Path) -> str:
-    name = config.get("identity", "name")
-    email = config.get("identity", "email")
-    if not email:
-        values = gitrepo.config_values(tree)
-        name = name or values.get("user.name", "")
-        email = values.get("user.email", "")
-    if not email:
+def _sender(config: Config, tree: Path, sending: bool) -> str:
+    """The From: of the replies: the one identity every command uses (xenpatch/identity.py);
+    a reply only written out (no --send --yes) may go without one, under a visible
+    placeholder, as the demo's commits do."""
+    from .. import identity
+    from ..errors import ConfigError
+
+    try:
+        return identity.mail_from(config, gitrepo.config_values(tree))
+    except ConfigError:
+        if sending:
+            raise
         return FALLBACK_SENDER
-    return f"{name} <{email}>" if name else email
 
 
 def reproduce(args: argparse.Namespace, archive: str, r: engine.Review) -> str:
@@ -73,7 +77,7 @@ def review(args: argparse.Namespace, config: Config) -> Result:
     if args.format == "text" and not args.send:
         return Result(code, report.review_text(r), args.output, messages)
     date = series_date(config.get("series", "date"), os.environ)
-    sender = _sender(config, tree)
+    sender = _sender(config, tree, bool(args.send and args.yes))
     domain = parseaddr(sender)[1].rpartition("@")[2] or "xenpatch.invalid"
     rs = report.ReplySettings(sender=sender, date=format_datetime(date),
                               list_address=config.get("list", "address"),
@@ -97,10 +101,21 @@ def _send(args: argparse.Namespace, config: Config, tree: Path, out: tuple, text
         return Result(code, text, args.output,
                       (*messages, f"dry run: nothing sent; {len(out)} repl"
                        f"{'y' if len(out) == 1 else 'ies'} written out; --yes sends them"))
+    from ..mail import send as mailsend
+    from ..mail.compose import Outgoing
+
     settings = smtp.settings_from(config, gitrepo.config_values(tree), os.environ)
-    envelope = getaddresses([out[0].message["From"]])[0][1]
+    plan = mailsend.plan_messages(str(out[0].message["From"]), out)
     sent: list[str] = []
-    smtp.deliver(settings, envelope, out, lambda o: sent.append(o.message_id))
+
+    class Record:  # review --send keeps no resume state: a rerun reviews and mails anew
+        def before(self, pending: Sequence[Outgoing]) -> None:
+            pass
+
+        def accepted(self, o: Outgoing) -> None:
+            sent.append(o.message_id)
+
+    mailsend.deliver(plan, settings, Record())
     when = datetime.now(UTC).replace(microsecond=0).isoformat()
     return Result(code, text, args.output,
                   (*messages, f"sent {len(sent)} repl{'y' if len(sent) == 1 else 'ies'} via "

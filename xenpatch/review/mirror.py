@@ -6,8 +6,8 @@ from pathlib import Path
 
 from .. import gitrepo
 from ..errors import InputError
+from .limits import Limits
 from .series import Mail, parse_mail, references_of
-from .sources import Limits
 
 _HEAD_BYTES = 64 * 1024  # enough for the header of any mail we index
 

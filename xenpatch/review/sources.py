@@ -4,32 +4,13 @@ from __future__ import annotations
 
 import re
 import stat
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..errors import InputError, UsageError
 from ..mail import archive as http_archive
 from . import mbox
+from .limits import Limits
 from .series import Mail, looks_like_mail, parse_mail, select_thread
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Bounds on what a source may hand us (hostile input is normal input)."""
-
-    max_message_bytes: int = 4 * 1024 * 1024  # one mail; xen-devel's biggest patches are ~1 MB
-    max_messages: int = 2000  # mails of one thread
-    max_patches: int = 200  # patches of one series version
-    max_decompressed_bytes: int = 64 * 1024 * 1024  # a t.mbox.gz once inflated
-    http_timeout: float = 30.0  # seconds, for connecting and for each read
-    http_retries: int = 3  # further tries after a 5xx or a connection error
-
-    @classmethod
-    def from_config(cls, config: Any) -> Limits:
-        """The limits of the ``[review]`` section of a xenpatch Config."""
-        return cls(**{name: config.get("review", name) for name in cls.__dataclass_fields__})
-
 
 _URL = re.compile(r"^https?://", re.I)
 # A Message-ID: <local@domain> (RFC 5322 msg-id, loosely: a "/" is allowed, as some
@@ -139,7 +120,7 @@ def _load_directory(path: Path, message_id: str | None, limits: Limits) -> list[
         if message_id is None:
             raise UsageError(f"{path}: a public-inbox git mirror needs --message-id to pick "
                              "the thread")
-        from . import mirror  # mirror imports Limits from here
+        from . import mirror
         return mirror.load_thread(path, message_id.strip().strip("<>"), limits)
     files = sorted(p for p in path.iterdir() if p.name.endswith(".patch")
                    and (p.is_file() or p.is_symlink()))
