@@ -475,6 +475,14 @@ def test_v2_answers_the_review_and_threads_to_v1(xen_tree, tmp_path, gitconfig, 
         assert p["In-Reply-To"] == cover["Message-ID"]
         assert p["References"].split() == [v1_id, cover["Message-ID"]]
 
+    # without --in-reply-to, send threads by the In-Reply-To: generate wrote into the
+    # files, as git send-email does: the same mails.
+    proc = run_cli(gitconfig, "send", str(v2), "--tree", str(xen_tree),
+                   "--mbox", str(tmp_path / "v2-implicit.mbox"))
+    assert proc.returncode == 0, proc.stderr
+    assert [(m["In-Reply-To"], m["References"]) for m in _mbox(tmp_path / "v2-implicit.mbox")] \
+        == [(m["In-Reply-To"], m["References"]) for m in (cover, *patches)]
+
 
 @pytest.mark.parametrize("version", ["1", "2"])
 def test_master_columns_meaning_and_changelog(xen_git, tmp_path, gitconfig, version):

@@ -44,6 +44,9 @@ class PatchFile:
     cc: tuple[str, ...]
     body: bytes
     raw: bytes
+    # The In-Reply-To: header ``git format-patch --in-reply-to`` wrote (generate --version 2
+    # threads to v1's cover letter this way), without the <>; None when there is none.
+    in_reply_to: str | None = None
 
     @property
     def is_cover(self) -> bool:
@@ -83,9 +86,10 @@ def parse_patch_file(name: str, data: bytes) -> PatchFile:
         raise InputError(f"{name}: the cover letter still says *** SUBJECT HERE ***")
     if number and not (b"\ndiff --git " in b"\n" + body or b"\n+++ " in b"\n" + body):
         raise InputError(f"{name}: not a patch (no diff in it)")
+    reply = str(headers.get("In-Reply-To", "")).strip().strip("<>") or None
     return PatchFile(name, number, author, subject,
                      _header_addresses(headers.get_all("To", [])),
-                     _header_addresses(headers.get_all("Cc", [])), body, data)
+                     _header_addresses(headers.get_all("Cc", [])), body, data, reply)
 
 
 def _header_addresses(values: Iterable[object]) -> tuple[str, ...]:

@@ -26,7 +26,7 @@ from typing import Protocol
 
 from .. import identity
 from ..config import Config, series_date
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from . import compose, smtp
 from . import state as st
 from . import tree as mtree
@@ -97,7 +97,15 @@ def plan_series(config: Config, request: SeriesRequest,
     files = read_series(request.series_dir)
     to = [compose.check_address("--to", a) for a in request.to]
     cc = [compose.check_address("--cc", a) for a in request.cc]
+    # --in-reply-to, else the In-Reply-To: the first file carries (git send-email keeps a
+    # patch file's own In-Reply-To: header; generate writes one for a v2 answering v1).
     reply_to = compose.check_message_id(request.in_reply_to) if request.in_reply_to else None
+    if reply_to is None and files and files[0].in_reply_to:
+        try:
+            reply_to = compose.check_message_id(files[0].in_reply_to)
+        except UsageError as e:
+            raise InputError(f"{files[0].name}: In-Reply-To {files[0].in_reply_to!r} is not a "
+                             "Message-ID") from e
     tree = mtree.resolve_tree(config)
     maint, rules = mtree.load_maintainers(tree), mtree.load_rules(tree)
     found: dict[str, Recipients] = {}
