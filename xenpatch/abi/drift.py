@@ -132,7 +132,7 @@ def history(args: argparse.Namespace, config: Config) -> Result:
     reporter = progress.current()  # cli installs a bar on a terminal, nothing under -q
 
     def step(done: int, total: int, label: str) -> None:
-        reporter.bar(f"abi history {done}/{total}", done / total if total else 1.0)
+        reporter.bar(f"abi history {done}/{total} {label[:40]:40}", done / total if total else 1.0)
 
     commits = hist.history(repo, rev_range, by_sha, step, _event_store(config))
     code = 1 if any(ch.severity == "breaking" for c in commits for ch in c.changes) else 0

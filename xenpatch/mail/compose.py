@@ -86,6 +86,10 @@ def parse_patch_file(name: str, data: bytes) -> PatchFile:
         raise InputError(f"{name}: the cover letter still says *** SUBJECT HERE ***")
     if number and not (b"\ndiff --git " in b"\n" + body or b"\n+++ " in b"\n" + body):
         raise InputError(f"{name}: not a patch (no diff in it)")
+    try:  # found while reading, before any identity or SMTP setting is looked at
+        body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{name}: not UTF-8 (byte {e.start})") from e
     reply = str(headers.get("In-Reply-To", "")).strip().strip("<>") or None
     return PatchFile(name, number, author, subject,
                      _header_addresses(headers.get_all("To", [])),
