@@ -66,12 +66,21 @@ def change_rule(ch: Change) -> str | None:
     return None
 
 
+# Removals of a tools-only definition: a toolstack built against the old headers that
+# still uses it gets an error from Xen (an unknown sub-op), it misreads nothing.  A bump
+# is still what domctl.h/sysctl.h ask for, and a reviewer says so (a warning); a size,
+# offset or value that moves without one is an error.  Merged precedent: 370c23d0329f
+# dropped XEN_SYSCTL_get_cpu_levelling_caps with XEN_SYSCTL_INTERFACE_VERSION unchanged.
+_REMOVALS = ("macro-removed", "type-removed", "enumerator-removed", "field-removed")
+
+
 def change_severity(ch: Change, alias: str | None = None) -> str:
-    """error for an ABI break of a stable interface and for ``interface-version``; warning
-    for a break of a tools-only interface, and for a removed alias (ALIAS: the name that
-    keeps the value): an API change, the ABI holds."""
+    """error for an ABI break of a stable interface and for ``interface-version`` (a warning
+    when what went without the bump is only a removal: _REMOVALS); warning for a break of a
+    tools-only interface, and for a removed alias (ALIAS: the name that keeps the value):
+    an API change, the ABI holds."""
     if ch.kind == "interface-version":
-        return "error"
+        return "warning" if getattr(ch, "base_kind", None) in _REMOVALS else "error"
     if ch.kind == "macro-alias-removed" or alias:
         return "warning"
     return "error" if interface_of(ch) == "stable" else "warning"
@@ -112,6 +121,7 @@ def _describe(ch: Change, profile: str, alias: str | None = None) -> str:
         "macro-value-changed": f"{what}: value {ch.old} -> {ch.new}",
         "enumerator-value-changed": f"{what}: value {ch.old} -> {ch.new}",
         "macro-removed": f"{what} removed (was {ch.old})",
+        "macro-alias-removed": f"{what} removed (was {ch.old})",
         "type-removed": f"{what} removed",
         "field-removed": f"{what} removed (was {ch.old})",
         "enumerator-removed": f"{what} removed (was {ch.old})",
@@ -134,7 +144,8 @@ def diff_findings(changes: Sequence[Change], locator: Locator, profile: str = "t
         if rule is None:
             continue
         leaf = ch.field.split(".")[-1].rstrip("[]") if ch.field else ch.name
-        if rule == "abi-removed":
+        if rule == "abi-removed" or (rule == "interface-version"
+                                     and getattr(ch, "base_kind", None) in _REMOVALS):
             patch, path, line = locator.removal(ch.header, ch.line, leaf)
         else:
             patch, path, line = locator.header(ch.header, ch.line, leaf)
