@@ -33,6 +33,7 @@ from .model import ARCHES, PROFILES, AbiModel, ArchModel, Source
 from .sources import HeaderSource
 
 if TYPE_CHECKING:
+    from ..config import Config
     from .c import pipeline
     from .modelcache import Key
 
@@ -40,6 +41,16 @@ def _check(arches: Sequence[str], profile: str) -> None:
     bad = [a for a in arches if a not in ARCHES]
     if bad or profile not in PROFILES:
         raise UsageError(f"unknown arch or profile: {(bad or [profile])[0]!r}")
+
+
+def dump_configured(source: HeaderSource, config: Config, profile: str | None = None) -> AbiModel:
+    """``dump`` with the arches, cpp, cache and jobs of CONFIG (``[abi]``), in PROFILE
+    (default: ``[abi].profile``): what every command that dumps asks for."""
+    cache = config.get("abi", "cache")
+    return dump(source, tuple(config.get("abi", "arches")), profile or config.get("abi", "profile"),
+                cpp=config.get("abi", "cpp"),
+                cache_dir=config.resolve_path(cache) if cache else None,
+                jobs=config.get("abi", "jobs"))
 
 
 def dump(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "tools", *,

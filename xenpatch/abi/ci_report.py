@@ -21,25 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .diff import SEVERITIES, Change, count
+from .diff import SEVERITIES, Change, change_name, count, old_new
 from .sources import PUBLIC
 
 # Code Quality severities: a break fails the job (critical), an interface-version
 # break is the same; compatible changes are worth a look (minor); info is info.
 _CQ_SEVERITY = {"breaking": "critical", "compatible": "minor", "info": "info"}
-
-
-def _what(ch: Change) -> str:
-    return f"{ch.name}.{ch.field}" if ch.field else ch.name
-
-
-def _old_new(ch: Change) -> str:
-    kind = ch.base_kind or ch.kind  # interface-version: the kind of the change itself
-    if kind.endswith("-added"):
-        return f"{ch.new}"
-    if kind.endswith("-removed"):
-        return f"was {ch.old}"
-    return f"{ch.old} -> {ch.new}"
 
 
 def summary(changes: Sequence[Change]) -> str:
@@ -63,7 +50,7 @@ def _tables(changes: Sequence[Change], heading: str = "###") -> list[str]:
                 "| kind | what | change | interface | arches | where |",
                 "| --- | --- | --- | --- | --- | --- |"]
         for ch in rows:
-            cells = (ch.kind, f"`{_what(ch)}`", _old_new(ch), ch.interface or "",
+            cells = (ch.kind, f"`{change_name(ch)}`", old_new(ch), ch.interface or "",
                      ", ".join(ch.arches), f"`{ch.header}:{ch.line}`")
             out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         out.append("")
@@ -76,7 +63,7 @@ def _details(changes: Sequence[Change]) -> list[str]:
         return []
     out = ["<details><summary>Why each change is rated so "
            f"({len(explained)})</summary>", ""]
-    out += [f"* `{_what(ch)}` ({ch.kind}, {ch.severity}): {ch.message}" for ch in explained]
+    out += [f"* `{change_name(ch)}` ({ch.kind}, {ch.severity}): {ch.message}" for ch in explained]
     out += ["", "</details>", ""]
     return out
 
@@ -130,7 +117,7 @@ def fingerprint(ch: Change, commit: str | None = None) -> str:
 
 def _issue(ch: Change, commit: str | None = None, subject: str | None = None) -> dict[str, Any]:
     where = f" (commit {commit[:12]} {subject})" if commit else ""
-    text = f"{ch.severity} {ch.kind}: {_what(ch)}: {_old_new(ch)} [{', '.join(ch.arches)}]"
+    text = f"{ch.severity} {ch.kind}: {change_name(ch)}: {old_new(ch)} [{', '.join(ch.arches)}]"
     if ch.interface:
         text += f", {ch.interface} interface"
     if ch.message:

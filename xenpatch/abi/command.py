@@ -38,11 +38,7 @@ def _source(args: argparse.Namespace, config: Config) -> HeaderSource:
 def _dump(source: HeaderSource, config: Config) -> AbiModel:
     from . import api
 
-    cache = config.get("abi", "cache")
-    return api.dump(source, tuple(config.get("abi", "arches")), config.get("abi", "profile"),
-                    cpp=config.get("abi", "cpp"),
-                    cache_dir=config.resolve_path(cache) if cache else None,
-                    jobs=config.get("abi", "jobs"))
+    return api.dump_configured(source, config)
 
 
 def dump(args: argparse.Namespace, config: Config) -> Result:

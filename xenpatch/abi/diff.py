@@ -266,11 +266,13 @@ def changes_json(changes: Sequence[Change], old: str, new: str) -> dict[str, Any
     return {"schema": SCHEMA, "old": old, "new": new, "changes": items, "summary": count(changes)}
 
 
-def _what(ch: Change) -> str:
+def change_name(ch: Change) -> str:
+    """The macro, type or enumerator, with the field's dotted path when there is one."""
     return f"{ch.name}.{ch.field}" if ch.field else ch.name
 
 
-def _old_new(ch: Change) -> str:
+def old_new(ch: Change) -> str:
+    """What the change did, in a few words: the new value, what was removed, or old -> new."""
     kind = ch.base_kind or ch.kind  # interface-version: the kind of the change itself
     if kind.endswith("-added"):
         return f"{ch.new}"
@@ -290,8 +292,8 @@ def changes_text(changes: Sequence[Change]) -> str:
     lines = []
     for ch in changes:
         where = f" ({ch.interface})" if ch.interface else ""
-        lines.append(f"{ch.header}:{ch.line}: {ch.severity}: {ch.kind}: {_what(ch)}: "
-                     f"{_old_new(ch)} [{','.join(ch.arches)}]{where}")
+        lines.append(f"{ch.header}:{ch.line}: {ch.severity}: {ch.kind}: {change_name(ch)}: "
+                     f"{old_new(ch)} [{','.join(ch.arches)}]{where}")
         if ch.message:
             lines.append(f"    {ch.message}")
     lines.append(_summary(changes))
@@ -309,7 +311,7 @@ def changes_markdown(changes: Sequence[Change]) -> str:
         out += ["| severity | kind | name | old | new | arches | where |",
                 "| --- | --- | --- | --- | --- | --- | --- |"]
         for ch in changes:
-            cells = (ch.severity, ch.kind, f"`{_what(ch)}`", "" if ch.old is None else ch.old,
+            cells = (ch.severity, ch.kind, f"`{change_name(ch)}`", "" if ch.old is None else ch.old,
                      "" if ch.new is None else ch.new, ", ".join(ch.arches),
                      f"{ch.header}:{ch.line}")
             out.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")

@@ -26,13 +26,8 @@ from .sources import HeaderSource
 def _dumper(config: Config) -> Callable[[HeaderSource, str], AbiModel]:
     from . import api
 
-    cache = config.get("abi", "cache")
-
     def dump(source: HeaderSource, profile: str) -> AbiModel:
-        return api.dump(source, tuple(config.get("abi", "arches")), profile,
-                        cpp=config.get("abi", "cpp"),
-                        cache_dir=config.resolve_path(cache) if cache else None,
-                        jobs=config.get("abi", "jobs"))
+        return api.dump_configured(source, config, profile)
     return dump
 
 

@@ -74,8 +74,5 @@ def _source(repo: object, sha: str, what: str) -> HeaderSource:
 
 def _dump(source: HeaderSource, config: Config) -> AbiModel:
     from ..abi import api
-    cache = config.get("abi", "cache")
-    return api.dump(source, tuple(config.get("abi", "arches")), config.get("abi", "profile"),
-                    cpp=config.get("abi", "cpp"),
-                    cache_dir=config.resolve_path(cache) if cache else None,
-                    jobs=config.get("abi", "jobs"))
+
+    return api.dump_configured(source, config)
