@@ -21,4 +21,8 @@ fi
 .venv/bin/xenpatch generate ${extra[@]+"${extra[@]}"} "$@"
 echo
 echo "the define, in series/$(cd series && ls 0001-*.patch):"
-grep -h -B2 -A2 '^+#define SIF_HVM_GHCB' series/0001-*.patch
+# The added lines, with two lines of context before and one after, as in the hunk.
+awk '{ last[NR % 3] = $0 }
+     /^\+#define SIF_HVM_GHCB/ { print last[(NR - 2) % 3]; print last[(NR - 1) % 3]; on = 1 }
+     on && /^\+/ { print; next }
+     on { print; exit }' series/0001-*.patch
