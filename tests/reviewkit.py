@@ -22,6 +22,14 @@ ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
 Edit = bytes | Callable[[str], str] | None  # new content, a change of the old text, or removal
 
 
+def bare_clone(xen_tree: Path, where: Path) -> Path:
+    """A bare clone of the 4.17.5 tree under WHERE (objects shared) that a test module commits
+    its series into."""
+    dest = where / "xen.git"
+    subprocess.run(["git", "clone", "-q", "--bare", "--shared", str(xen_tree), str(dest)], check=True)
+    return dest
+
+
 def git(repo: Path, *args: str, env: Mapping[str, str] | None = None,
         input: bytes | None = None) -> str:
     proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True,

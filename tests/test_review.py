@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from reviewkit import AUTHOR, chain, format_patches, git, replace_once, run_review, thread
+from reviewkit import AUTHOR, bare_clone, chain, format_patches, git, replace_once, run_review, thread
 
 XEN_H = "xen/include/public/xen.h"
 SIF_ANCHOR = "                                   /* P->M making the 3 level tree obsolete? */\n"
@@ -16,10 +16,7 @@ SIF_ANCHOR = "                                   /* P->M making the 3 level tree
 
 @pytest.fixture(scope="module")
 def repo(xen_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A bare clone of the 4.17.5 tree (objects shared) the tests commit into."""
-    dest = tmp_path_factory.mktemp("review") / "xen.git"
-    subprocess.run(["git", "clone", "-q", "--bare", "--shared", str(xen_tree), str(dest)], check=True)
-    return dest
+    return bare_clone(xen_tree, tmp_path_factory.mktemp("review"))
 
 
 @pytest.fixture(scope="module")

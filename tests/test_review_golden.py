@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import email
-import subprocess
 from email import policy
 from pathlib import Path
 
 import pytest
-from reviewkit import chain, format_patches, replace_once, run_review, thread
+from reviewkit import bare_clone, chain, format_patches, replace_once, run_review, thread
 
 GOLDEN = Path(__file__).parent / "golden" / "review"
 XEN_H = "xen/include/public/xen.h"
@@ -28,9 +27,7 @@ Introduce SIF_HVM_GHCB so that the domain builder can tell the guest."""
 
 @pytest.fixture(scope="module")
 def repo(xen_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("golden") / "xen.git"
-    subprocess.run(["git", "clone", "-q", "--bare", "--shared", str(xen_tree), str(dest)], check=True)
-    return dest
+    return bare_clone(xen_tree, tmp_path_factory.mktemp("golden"))
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,6 @@ def _rated(args: argparse.Namespace, config: Config, tree: Path | None, old_src:
     from . import rating
     from .ci_report import CommitEvents
     from .diff import diff_models
-    from .interfaces import judge
 
     messages: tuple[str, ...] = ()
     found = rating.release_tag(tree, new_src.rev) if tree and new_src.rev else None
@@ -56,10 +55,7 @@ def _rated(args: argparse.Namespace, config: Config, tree: Path | None, old_src:
         return known.changes, messages
     old_tools, new_tools = load(old_src, "tools"), load(new_src, "tools")
     changes = rating.rate(diff_models(old_tools, new_tools), tree, old_src, new_src,
-                          old_tools, new_tools, load, (args.old, args.new), found) \
-        if tree else judge(diff_models(old_tools, new_tools),
-                           rating.side(load, old_src, args.old, old_tools),
-                           rating.side(load, new_src, args.new, new_tools), None)
+                          old_tools, new_tools, load, (args.old, args.new), found)
     store.put(CommitEvents("", "", changes), "diff", *parts)
     return changes, messages
 

@@ -36,14 +36,15 @@ def release_tag(tree: Path, rev: str) -> tuple[str, str] | None:
     return None if tag is None else (tag, gitrepo.resolve(repo, tag).hexsha)
 
 
-def rate(changes: tuple, tree: Path, old_src: HeaderSource, new_src: HeaderSource,
+def rate(changes: tuple, tree: Path | None, old_src: HeaderSource, new_src: HeaderSource,
          old_tools: AbiModel, new_tools: AbiModel, load: Loader, labels: tuple[str, str],
          found: tuple[str, str] | None) -> tuple:
     """CHANGES of the tools views OLD -> NEW rated (interface, severity, kind), measured
-    against the release FOUND (``release_tag``; None: OLD stands for it)."""
+    against the release FOUND (``release_tag`` in TREE; None, or no TREE: OLD stands for
+    it)."""
     from . import sources
 
-    release = None if found is None else Release(
+    release = None if found is None or tree is None else Release(
         found[0], load(sources.from_tree(tree, found[1]), "tools"))
     return judge(changes, side(load, old_src, labels[0], old_tools),
                  side(load, new_src, labels[1], new_tools), release)
