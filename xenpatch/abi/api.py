@@ -22,8 +22,10 @@ only").
 
 from __future__ import annotations
 
+import atexit
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +37,7 @@ from .sources import HeaderSource
 if TYPE_CHECKING:
     from ..config import Config
     from .c import pipeline
+    from .c.parse import SegmentParser
     from .modelcache import Key
 
 def _check(arches: Sequence[str], profile: str) -> None:
@@ -43,30 +46,39 @@ def _check(arches: Sequence[str], profile: str) -> None:
         raise UsageError(f"unknown arch or profile: {(bad or [profile])[0]!r}")
 
 
-def dump_configured(source: HeaderSource, config: Config, profile: str | None = None) -> AbiModel:
+def dump_configured(source: HeaderSource, config: Config, profile: str | None = None,
+                    roots: Collection[str] | None = None) -> AbiModel:
     """``dump`` with the arches, cpp, cache and jobs of CONFIG (``[abi]``), in PROFILE
     (default: ``[abi].profile``): what every command that dumps asks for."""
     cache = config.get("abi", "cache")
     return dump(source, tuple(config.get("abi", "arches")), profile or config.get("abi", "profile"),
                 cpp=config.get("abi", "cpp"),
                 cache_dir=config.resolve_path(cache) if cache else None,
-                jobs=config.get("abi", "jobs"))
+                jobs=config.get("abi", "jobs"), roots=roots)
 
 
 def dump(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "tools", *,
-         cpp: str = "cpp", cache_dir: Path | None = None, jobs: int = 0) -> AbiModel:
-    """The ABI model of SOURCE's public headers on ARCHES in PROFILE."""
+         cpp: str = "cpp", cache_dir: Path | None = None, jobs: int = 0,
+         roots: Collection[str] | None = None) -> AbiModel:
+    """The ABI model of SOURCE's public headers on ARCHES in PROFILE.
+
+    ROOTS: only these headers, with what they need to be read as in the whole tree
+    (``preprocess.with_includers``: xen.h and the headers that include them), go into
+    the translation unit, the others are only there to be included: a partial model,
+    for the interface rules' guest views of the headers a diff touched (its
+    ``headers`` are those that were read)."""
     _check(arches, profile)
     from . import modelcache
 
-    key = modelcache.Key.of(source, profile, cpp)
+    roots = None if roots is None else tuple(sorted(set(roots)))
+    key = modelcache.Key.of(source, profile, cpp, roots)
     models: dict[str, ArchModel] = {}
     for arch in dict.fromkeys(arches):
         hit = modelcache.load(cache_dir, key, arch)
         if hit is not None:
             models[arch] = hit
     todo = [a for a in dict.fromkeys(arches) if a not in models]
-    for arch, model, _ in _compute(source, todo, profile, cpp, cache_dir, jobs, key, True):
+    for arch, model, _ in _compute(source, todo, profile, cpp, cache_dir, jobs, key, True, roots):
         assert model is not None
         models[arch] = model
     return AbiModel(Source(source.description, source.rev, profile),
@@ -91,8 +103,8 @@ def dump_json(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str
 
 
 def _compute(source: HeaderSource, todo: Sequence[str], profile: str, cpp: str,
-             cache_dir: Path | None, jobs: int, key: Key,
-             want_models: bool) -> list[tuple[str, ArchModel | None, str]]:
+             cache_dir: Path | None, jobs: int, key: Key, want_models: bool,
+             roots: Sequence[str] | None = None) -> list[tuple[str, ArchModel | None, str]]:
     """Run the pipeline for TODO (in worker processes when that helps) and cache the
     results: (arch, model or None, the model's JSON text)."""
     from . import modelcache
@@ -100,21 +112,45 @@ def _compute(source: HeaderSource, todo: Sequence[str], profile: str, cpp: str,
     groups = _groups(todo, jobs or os.cpu_count() or 1)
     results: list[tuple[str, ArchModel | None, str]] = []
     if len(groups) > 1:
-        from concurrent.futures import ProcessPoolExecutor  # not on the warm path
-
         # The last group is done here while the workers do the others: one process
         # fewer to start, and its models need not be pickled back.
-        with ProcessPoolExecutor(max_workers=len(groups) - 1) as pool:
-            futures = [pool.submit(arch_models, dict(source.files), g, profile, cpp, want_models,
-                                   cache_dir) for g in groups[:-1]]
-            results = arch_models(source.files, groups[-1], profile, cpp, want_models, cache_dir)
-            for fut in futures:
-                results.extend(fut.result())
+        futures = [_worker(g).submit(arch_models, dict(source.files), g, profile, cpp,
+                                     want_models, cache_dir, None, roots) for g in groups[:-1]]
+        results = arch_models(source.files, groups[-1], profile, cpp, want_models, cache_dir,
+                              None, roots)
+        for fut in futures:
+            results.extend(fut.result())
     elif groups:
-        results = arch_models(source.files, groups[0], profile, cpp, want_models, cache_dir)
+        results = arch_models(source.files, groups[0], profile, cpp, want_models, cache_dir,
+                              None, roots)
     for arch, _, text in results:
         modelcache.store_text(cache_dir, key, arch, text)
     return results
+
+
+# One worker process per group of arches, kept for the rest of the command: every dump
+# sends a group to the same process, whose parser (``_parser``) still holds the pieces
+# the group's earlier dumps parsed (the views and snapshots of one diff or history share
+# most of them), and no dump pays for starting a process.
+_WORKERS: dict[tuple[str, ...], Executor] = {}
+
+
+def _worker(group: Sequence[str]) -> Executor:
+    key = tuple(group)
+    if key not in _WORKERS:
+        from concurrent.futures import ProcessPoolExecutor  # not on the warm path
+
+        if not _WORKERS:
+            atexit.register(shutdown_workers)
+        _WORKERS[key] = ProcessPoolExecutor(max_workers=1)
+    return _WORKERS[key]
+
+
+def shutdown_workers() -> None:
+    """Stop the worker processes (at exit; a test that counts processes may call it)."""
+    for pool in _WORKERS.values():
+        pool.shutdown(cancel_futures=True)
+    _WORKERS.clear()
 
 
 def _groups(arches: Sequence[str], workers: int) -> list[list[str]]:
@@ -130,28 +166,47 @@ def _groups(arches: Sequence[str], workers: int) -> list[list[str]]:
     return [g for g in groups if g]
 
 
+_PARSERS: dict[Path, SegmentParser] = {}
+# Pieces a process's parser keeps between dumps (a piece's nodes are a few kB; a history
+# of a release cycle sees about 20 000): past this it starts again from the store.
+MAX_PIECES = 60_000
+
+
+def _parser(cache_dir: Path | None) -> SegmentParser:
+    """This process's parser over the segment store under CACHE_DIR, kept across dumps."""
+    from .c.parse import SegmentParser
+    from .segments import SegmentCache
+
+    store = SegmentCache.under(cache_dir)
+    parser = _PARSERS.get(store.path)
+    if parser is None or parser.size > MAX_PIECES:
+        parser = _PARSERS[store.path] = SegmentParser(store)
+    return parser
+
+
 def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str, cpp: str,
                 want_models: bool = True, cache_dir: Path | None = None,
-                clock: pipeline.Clock | None = None) -> list[tuple[str, ArchModel | None, str]]:
+                clock: pipeline.Clock | None = None, roots: Sequence[str] | None = None
+                ) -> list[tuple[str, ArchModel | None, str]]:
     """(arch, model, JSON text) of ARCHES (runs in a worker process; the JSON is made
     here, in parallel, rather than in the parent).  Parsed pieces are shared between
-    the ARCHES and kept in the segment cache under CACHE_DIR."""
+    the ARCHES and the process's earlier dumps, and kept in the segment cache under
+    CACHE_DIR."""
     import tempfile
 
     from .c import fast, pipeline
-    from .c.parse import SegmentParser
     from .modelcache import arch_text
-    from .segments import SegmentCache
 
     clock = clock or pipeline.Clock()
-    parser = SegmentParser(SegmentCache.under(cache_dir))
+    parser = _parser(cache_dir)
     out: list[tuple[str, ArchModel | None, str]] = []
     with fast.collector_paused():
         with tempfile.TemporaryDirectory(prefix="xenpatch-abi-", dir=fast.scratch_dir()) as tmp:
             with clock.stage("stage"):
                 staged = pipeline.stage(files, Path(tmp))
             for arch in arches:
-                model = pipeline.run(files, arch, profile, cpp, Path(tmp), parser, clock, staged)
+                model = pipeline.run(files, arch, profile, cpp, Path(tmp), parser, clock, staged,
+                                     roots)
                 with clock.stage("json"):
                     out.append((arch, model if want_models else None, arch_text(model)))
         with clock.stage("store"):

@@ -23,16 +23,16 @@ from .model import AbiModel
 from .sources import HeaderSource
 
 
-def _dumper(config: Config) -> Callable[[HeaderSource, str], AbiModel]:
+def _dumper(config: Config) -> Callable[..., AbiModel]:
     from . import api
 
-    def dump(source: HeaderSource, profile: str) -> AbiModel:
-        return api.dump_configured(source, config, profile)
+    def dump(source: HeaderSource, profile: str, roots: frozenset[str] | None = None) -> AbiModel:
+        return api.dump_configured(source, config, profile, roots)
     return dump
 
 
 def _rated(args: argparse.Namespace, config: Config, tree: Path | None, old_src: HeaderSource,
-           new_src: HeaderSource, load: Callable[[HeaderSource, str], AbiModel]) -> Any:
+           new_src: HeaderSource, load: Callable[..., AbiModel]) -> Any:
     """The changes OLD -> NEW rated by the interface rules, and messages; a diff rated before
     (same headers on both sides, same release tag, code, cpp and arches) comes from the
     event store without loading a model."""
@@ -117,8 +117,8 @@ def history(args: argparse.Namespace, config: Config) -> Result:
         rev_range = f"{rev_range}..HEAD"
     load = _dumper(config)
 
-    def by_sha(sha: str, profile: str) -> AbiModel:
-        return load(sources.from_tree(tree, sha), profile)
+    def by_sha(sha: str, profile: str, roots: frozenset[str] | None = None) -> AbiModel:
+        return load(sources.from_tree(tree, sha), profile, roots)
 
     reporter = progress.current()  # cli installs a bar on a terminal, nothing under -q
 

@@ -24,13 +24,14 @@ from .. import gitrepo
 from ..errors import InputError
 from .ci_report import CommitEvents
 from .diff import Change, count, diff_models
-from .interfaces import Release, Side, judge, release_base
+from .interfaces import Release, Roots, Side, judge, release_base
 from .model import AbiModel
 from .sources import PUBLIC
 
 SCHEMA = "xenpatch-abihistory/1"
-# (sha, profile) -> model; a HeaderSource is read from the commit by the loader.
-Loader = Callable[[str, str], AbiModel]
+# (sha, profile, roots) -> model (``api.dump``'s ROOTS: None for the whole tree); a
+# HeaderSource is read from the commit by the loader.
+Loader = Callable[[str, str, Roots], AbiModel]
 Progress = Callable[[int, int, str], None]
 
 
@@ -63,7 +64,7 @@ class _Releases:
             return None
         if tag not in self._models:
             self._models[tag] = Release(tag, self.load(gitrepo.resolve(self.repo, tag).hexsha,
-                                                       "tools"))
+                                                       "tools", None))
         return self._models[tag]
 
 
@@ -148,7 +149,7 @@ def history(repo: Any, rev_range: str, load: Loader, progress: Progress | None =
 
 
 def _side(load: Loader, sha: str) -> Side:
-    return Side(lambda profile: load(sha, profile), sha)
+    return Side(lambda profile, roots: load(sha, profile, roots), sha)
 
 
 def history_json(commits: Sequence[CommitEvents], rev_range: str) -> dict[str, Any]:

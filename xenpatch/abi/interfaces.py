@@ -55,19 +55,49 @@ _IDENT = re.compile(r"^\(?\s*([A-Za-z_]\w*)\s*\)?$")
 _CYCLE = re.compile(r"^export XEN_(VERSION|SUBVERSION|EXTRAVERSION)\s*\??=\s*(\S*)", re.MULTILINE)
 
 
+Roots = frozenset[str] | None
+
+
 @dataclass
 class Side:
-    """One snapshot of a diff in every view the rules ask for: LOAD(profile) -> model,
-    called at most once per profile."""
+    """One snapshot of a diff in every view the rules ask for: LOAD(profile, roots) -> model
+    (``api.dump``'s ROOTS: None for the whole tree), called at most once per pair."""
 
-    load: Callable[[str], AbiModel]
+    load: Callable[[str, Roots], AbiModel]
     label: str
-    cached: dict[str, AbiModel] = field(default_factory=dict)
+    cached: dict[str | tuple[str, Roots], AbiModel] = field(default_factory=dict)
 
-    def model(self, profile: str) -> AbiModel:
-        if profile not in self.cached:
-            self.cached[profile] = self.load(profile)
-        return self.cached[profile]
+    def model(self, profile: str, roots: Roots = None) -> AbiModel:
+        key: str | tuple[str, Roots] = profile if roots is None else (profile, roots)
+        if key not in self.cached:
+            self.cached[key] = self.load(profile, roots)
+        return self.cached[key]
+
+    def view(self, profile: str, roots: Roots) -> AbiModel:
+        """PROFILE's model of ROOTS (the headers the changes are in) where it says what the
+        whole tree's would about them, else the whole tree's (``_partial_ok``)."""
+        if roots is not None:
+            partial = self.model(profile, roots)
+            if _partial_ok(partial, self.model("tools"), roots):
+                return partial
+        return self.model(profile)
+
+
+def _partial_ok(partial: AbiModel, tools: AbiModel, roots: frozenset[str]) -> bool:
+    """Whether the partial PARTIAL is as good as the whole view for ROOTS: no header failed
+    in it (one that needs a header outside its translation unit would fail to parse), and
+    no macro of ROOTS lost a value the tools view has (one that uses a type or macro from
+    outside it)."""
+    for arch in partial.arches:
+        if arch.failed:
+            return False
+        full = tools.arch_map.get(arch.arch)
+        for m in arch.macros:
+            if m.value is None and m.header in roots and full is not None:
+                other = full.macro_map.get(m.name)
+                if other is not None and other.value is not None:
+                    return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -175,26 +205,31 @@ def judge(changes: Sequence[Change], old: Side, new: Side,
     RELEASE: the tools model at the last release tag (None: OLD stands for it)."""
     if not changes:
         return ()
-    latest = {_key(c) for c in diff_models(old.model("guest-latest"), new.model("guest-latest"))}
+    # The guest views are needed only for the headers the changes are in: each is read
+    # with what it includes and what includes it (``api.dump``'s ROOTS), a fraction of
+    # the tree (measured: a third of the work of a release pair, ``bench/abi_diff.py``).
+    roots = None if any(not c.header for c in changes) else frozenset(c.header for c in changes)
+    latest_views = (old.view("guest-latest", roots), new.view("guest-latest", roots))
+    latest = {_key(c) for c in diff_models(*latest_views)}
     # The legacy view only matters for a stable break (is it guarded?) and for a change
     # guest-latest does not see in a header the guest views parse (a name old guests
     # alone keep); domctl.h-only changes do without it (measured: a third of a history).
-    guest_headers = {h for side in (old, new) for a in side.model("guest-latest").arches
-                     for h in a.headers}
+    guest_headers = {h for view in latest_views for a in view.arches for h in a.headers}
     need_legacy = any((_key(c) in latest and c.severity == "breaking")
                       or (_key(c) not in latest and c.header in guest_headers) for c in changes)
-    legacy = {_key(c) for c in diff_models(old.model("guest"), new.model("guest"))} \
-        if need_legacy else set()
+    legacy_views = (old.view("guest", roots), new.view("guest", roots)) if need_legacy else None
+    legacy = {_key(c) for c in diff_models(*legacy_views)} if legacy_views else set()
     base = release.model if release else old.model("tools")
     since = release.tag if release else old.label
     out = []
     for ch in changes:
-        out.append(_rate(ch, old, new, latest, legacy, base, since))
+        out.append(_rate(ch, old, new, latest, legacy, legacy_views, base, since))
     return tuple(out)
 
 
 def _rate(ch: Change, old: Side, new: Side, latest: set[tuple[str, str, str | None]],
-          legacy: set[tuple[str, str, str | None]], base: AbiModel, since: str) -> Change:
+          legacy: set[tuple[str, str, str | None]],
+          legacy_views: tuple[AbiModel, AbiModel] | None, base: AbiModel, since: str) -> Change:
     key = _key(ch)
     stable = key in latest or key in legacy
     ch = dataclasses.replace(ch, interface="stable" if stable else "tools")
@@ -208,8 +243,9 @@ def _rate(ch: Change, old: Side, new: Side, latest: set[tuple[str, str, str | No
     if ch.severity != "breaking":
         return ch
     if stable:
-        gold = old.model("guest").arch_map.get(ch.arches[0])
-        gnew = new.model("guest").arch_map.get(ch.arches[0])
+        views = legacy_views or (old.model("guest"), new.model("guest"))
+        gold = views[0].arch_map.get(ch.arches[0])
+        gnew = views[1].arch_map.get(ch.arches[0])
         if key in latest and key not in legacy and _has(gold, ch) and _has(gnew, ch):
             return dataclasses.replace(
                 ch, severity="compatible",

@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,10 +71,13 @@ class Key:
     digest: str  # without the arch
 
     @classmethod
-    def of(cls, source: HeaderSource, profile: str, cpp: str) -> Key:
+    def of(cls, source: HeaderSource, profile: str, cpp: str,
+           roots: Sequence[str] | None = None) -> Key:
         h = hashlib.sha256()
         for text in (code_identity(), cpp_identity(cpp), profile):
             h.update(text.encode() + b"\0")
+        if roots is not None:  # a partial model (api.dump's ROOTS)
+            h.update(b"roots\0" + "\0".join(roots).encode() + b"\0\0")
         for rel, data in sorted(source.files.items()):
             h.update(rel.encode() + b"\0" + str(len(data)).encode() + b"\0")
             h.update(data)

@@ -10,18 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .interfaces import Release, Side, judge, release_base
+from .interfaces import Release, Roots, Side, judge, release_base
 from .model import AbiModel
 from .sources import HeaderSource
 
-Loader = Callable[[HeaderSource, str], AbiModel]
+# (source, profile, roots) -> model: ``api.dump`` with the command's settings (ROOTS:
+# its partial models, None for the whole tree).
+Loader = Callable[[HeaderSource, str, Roots], AbiModel]
 
 
 def side(load: Loader, source: HeaderSource, label: str, tools: AbiModel) -> Side:
     """SOURCE as a Side whose ``tools`` view is TOOLS (already loaded); the others load
     on first use."""
-    def view(profile: str) -> AbiModel:
-        return load(source, profile)
+    def view(profile: str, roots: Roots) -> AbiModel:
+        return load(source, profile, roots)
     return Side(view, label, {"tools": tools})
 
 
@@ -45,6 +47,6 @@ def rate(changes: tuple, tree: Path | None, old_src: HeaderSource, new_src: Head
     from . import sources
 
     release = None if found is None or tree is None else Release(
-        found[0], load(sources.from_tree(tree, found[1]), "tools"))
+        found[0], load(sources.from_tree(tree, found[1]), "tools", None))
     return judge(changes, side(load, old_src, labels[0], old_tools),
                  side(load, new_src, labels[1], new_tools), release)

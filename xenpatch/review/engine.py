@@ -179,9 +179,9 @@ def rate_changes(changes: tuple[Change, ...], clone: Path, base: str, result: st
         return changes
     from ..abi import rating
 
-    def load(source: HeaderSource, profile: str) -> AbiModel:
+    def load(source: HeaderSource, profile: str, roots: frozenset[str] | None) -> AbiModel:
         return api.dump(source, settings.arches, profile, cpp=settings.cpp,
-                        cache_dir=settings.cache_dir, jobs=settings.jobs)
+                        cache_dir=settings.cache_dir, jobs=settings.jobs, roots=roots)
 
     return rating.rate(changes, clone, old_src, new_src, old, new, load, (base, result),
                        rating.release_tag(clone, result))

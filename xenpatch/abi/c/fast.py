@@ -178,12 +178,16 @@ def _codec_source(index: int, cls: type) -> str:
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for the block (on again after, if it was)."""
+    """The cyclic garbage collector off for the block (on again after, if it was), and what
+    the block left alive frozen (``gc.freeze``): the parser's pieces and the macro memo
+    stay for the process's next dumps, and no later collection, nor the one at exit,
+    walks them again."""
     collecting = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
         if collecting:
             gc.enable()
 

@@ -6,12 +6,22 @@ C standard's rules describe): object- and function-like macros, ``#`` and
 ``evaluate_macros`` expands each macro name alone, as a use after the last
 header, and evaluates the result with ``cexpr.evaluate`` in the target's
 types; ``find_redefinitions`` reports names given two values.
+
+``evaluate_macros`` remembers, per process, what each name expanded to with
+the definitions it looked up, and what each expansion evaluated to with the
+questions it asked the target's types and their answers (``Memo``): another
+arch, view or snapshot whose definitions and types give the same answers gets
+the same value without expanding or evaluating again.  This is exact (an
+entry is used only when every lookup and question it depends on gets the same
+answer) and is what keeps the macro stage of a patched tree or of the next
+commit of a history small (``bench/abi_history.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..model import Macro
 from .cdefs import Define, TypeEnv
@@ -48,6 +58,8 @@ class Expander:
         self.table = table
         self.produced = 0
         self._bodies: dict[int, tuple[Token, ...]] = {}
+        # name -> the definition found (or None) by each lookup since the caller reset it
+        self.looked_up: dict[str, Define | None] = {}
 
     def body(self, d: Define) -> tuple[Token, ...]:
         key = id(d)
@@ -60,7 +72,11 @@ class Expander:
         stack = list(reversed(tokens))
         while stack:
             tok = stack.pop()
-            d = self.table.get(tok.text) if tok.kind == "ident" else None
+            if tok.kind == "ident":
+                d = self.table.get(tok.text)
+                self.looked_up[tok.text] = d
+            else:
+                d = None
             if d is None or tok.text in tok.hide:
                 out.append(tok)
                 continue
@@ -221,12 +237,118 @@ def value_of(name: str, expander: Expander, env: TypeEnv) -> int | None:
         return None
 
 
-def evaluate_macros(defines: Sequence[Define | Undef], env: TypeEnv) -> tuple[Macro, ...]:
-    """Every object-like macro defined in a public header, with its value on ENV's target."""
+def _signature(d: Define | None) -> tuple[tuple[str, ...] | None, str] | None:
+    """What of a definition an expansion depends on (not where it is)."""
+    return None if d is None else (d.params, d.body)
+
+
+class _Asking:
+    """ENV, writing down every question asked and its answer (for ``Memo``)."""
+
+    def __init__(self, env: TypeEnv) -> None:
+        self.env, self.arch = env, env.arch
+        self.asked: list[tuple[str, tuple[str, ...], object]] = []
+
+    def _ask(self, what: str, *args: str) -> Any:
+        answer = getattr(self.env, what)(*args)
+        self.asked.append((what, args, answer))
+        return answer
+
+    def int_type(self, spelling: str) -> Any:
+        return self._ask("int_type", spelling)
+
+    def sizeof(self, spelling: str) -> Any:
+        return self._ask("sizeof", spelling)
+
+    def alignof(self, spelling: str) -> Any:
+        return self._ask("alignof", spelling)
+
+    def enumerator(self, name: str) -> Any:
+        return self._ask("enumerator", name)
+
+    def offsetof(self, spelling: str, designator: str) -> Any:
+        return self._ask("offsetof", spelling, designator)
+
+    def sizeof_member(self, spelling: str, path: str) -> Any:
+        return self._ask("sizeof_member", spelling, path)
+
+
+Lookups = tuple[tuple[str, Any], ...]
+Questions = tuple[tuple[str, tuple[str, ...], object], ...]
+
+
+class Memo:
+    """What names expanded to and what expansions evaluated to, with what each depended on."""
+
+    # A name seen with more variants than this (different definitions per arch or
+    # snapshot) keeps the newest ones; past MAX_ENTRIES the memo starts again.
+    VARIANTS = 4
+    MAX_ENTRIES = 400_000
+
+    def __init__(self) -> None:
+        self.expansions: dict[str, list[tuple[Lookups, tuple[Token, ...] | None]]] = {}
+        self.values: dict[tuple[str, tuple[str, ...]], list[tuple[Questions, int | None]]] = {}
+        self.size = 0
+
+    def expansion(self, name: str, expander: Expander) -> tuple[Token, ...] | None:
+        """The tokens NAME expands to in EXPANDER's table (None: it does not expand to a
+        token list, e.g. its expansion is too large)."""
+        table = expander.table
+        for lookups, tokens in self.expansions.get(name, ()):
+            if all(_signature(table.get(n)) == sig for n, sig in lookups):
+                return tokens
+        expander.produced = 0
+        expander.looked_up = {}
+        try:
+            found: tuple[Token, ...] | None = tuple(
+                t for t in expander.expand([Token(name, "ident")]) if t.kind != "placemarker")
+        except (NotConstant, RecursionError):
+            found = None
+        lookups = tuple((n, _signature(d)) for n, d in expander.looked_up.items())
+        self._add(self.expansions.setdefault(name, []), (lookups, found))
+        return found
+
+    def value(self, tokens: tuple[Token, ...], env: TypeEnv) -> int | None:
+        """The value of the expression TOKENS on ENV's target and types (it depends on
+        their spelling only: a token's kind follows from it)."""
+        entries = self.values.setdefault((env.arch, tuple(t.text for t in tokens)), [])
+        for questions, value in entries:
+            if all(getattr(env, what)(*args) == answer for what, args, answer in questions):
+                return value
+        asking = _Asking(env)
+        try:
+            found: int | None = evaluate(tokens, asking).value
+        except (NotConstant, RecursionError):
+            found = None
+        self._add(entries, (tuple(asking.asked), found))
+        return found
+
+    def _add(self, entries: list[Any], entry: Any) -> None:
+        if self.size > self.MAX_ENTRIES:
+            self.expansions.clear()
+            self.values.clear()
+            self.size = 0
+        entries.insert(0, entry)
+        del entries[self.VARIANTS:]
+        self.size += 1
+
+
+MEMO = Memo()
+
+
+def evaluate_macros(defines: Sequence[Define | Undef], env: TypeEnv,
+                    memo: Memo | None = None) -> tuple[Macro, ...]:
+    """Every object-like macro defined in a public header, with its value on ENV's target
+    (MEMO: what earlier calls worked out, this process's by default)."""
+    memo = memo or MEMO
     table = build_table(defines)
     expander = Expander(table)
-    macros = [Macro(name, value_of(name, expander, env), d.body, d.header, d.line)
-              for name, d in table.items() if d.params is None and d.header]
+    macros = []
+    for name, d in table.items():
+        if d.params is None and d.header:
+            tokens = memo.expansion(name, expander)
+            value = None if tokens is None else memo.value(tokens, env)
+            macros.append(Macro(name, value, d.body, d.header, d.line))
     return tuple(sorted(macros, key=lambda m: m.name))
 
 

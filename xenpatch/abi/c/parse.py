@@ -209,6 +209,11 @@ class SegmentParser:
             ext.extend(nodes)
         return c_ast.FileAST(ext)
 
+    @property
+    def size(self) -> int:
+        """How many parsed pieces are kept in memory."""
+        return len(self._done)
+
     def flush(self) -> None:
         """Write the pieces parsed since the last flush to the store."""
         if self._store is not None and self._new:

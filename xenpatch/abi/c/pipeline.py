@@ -8,7 +8,7 @@ this module, and only when the cache has no answer.  It imports nothing of
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,12 +66,13 @@ def stage(files: Mapping[str, bytes], tmp: Path) -> Staged:
 
 def run(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path,
         parser: SegmentParser | None = None, clock: Clock | None = None,
-        staged: Staged | None = None) -> ArchModel:
+        staged: Staged | None = None, roots: Sequence[str] | None = None) -> ArchModel:
     """The ArchModel of FILES on ARCH (TMP: a private scratch directory; PARSER: shared by
     the arches one worker does, to reuse the segments they have in common; STAGED: FILES
-    already staged by ``stage``)."""
+    already staged by ``stage``; ROOTS: only these headers and what they need, ``api.dump``)."""
     clock = clock or Clock()
-    result = c_pass(files, arch, profile, cpp, tmp, parser or SegmentParser(), clock, staged)
+    result = c_pass(files, arch, profile, cpp, tmp, parser or SegmentParser(), clock, staged,
+                    roots)
     types = tuple(sorted(result.decls.types.values(), key=lambda t: t.name))
     with clock.stage("macros"):
         macros, redefined = _macros(result, arch)
@@ -84,12 +85,14 @@ def run(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path
 
 def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path,
            parser: SegmentParser, clock: Clock | None = None,
-           staged: Staged | None = None) -> Pass:
-    """Preprocess and parse every applicable header, dropping the ones that fail."""
+           staged: Staged | None = None, roots: Sequence[str] | None = None) -> Pass:
+    """Preprocess and parse every applicable header (of ROOTS and what they need, when
+    given), dropping the ones that fail."""
     clock = clock or Clock()
     with clock.stage("stage"):
         staged = staged or stage(files, tmp / arch)
-        public, todo, failed, not_applicable = _applicable(files, arch, staged)
+        wanted = None if roots is None else pp.with_includers(files, roots)
+        public, todo, failed, not_applicable = _applicable(files, arch, staged, wanted)
     header_of = lambda f: pp.relative_header(f, public)  # noqa: E731
     while True:  # every round that does not return drops a header from TODO
         # Order again: a header only a dropped one included is now a root.
@@ -129,10 +132,11 @@ def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: P
                     tuple(sorted(not_applicable)))
 
 
-def _applicable(files: Mapping[str, bytes], arch: str,
-                staged: Staged) -> tuple[Path, list[str], dict[str, str], list[str]]:
-    """(public dir, headers to do, failed, not applicable) of FILES on ARCH."""
-    headers = sorted(h for h in files if h.endswith(".h"))
+def _applicable(files: Mapping[str, bytes], arch: str, staged: Staged,
+                wanted: Collection[str] | None = None
+                ) -> tuple[Path, list[str], dict[str, str], list[str]]:
+    """(public dir, headers to do, failed, not applicable) of FILES (of WANTED) on ARCH."""
+    headers = sorted(h for h in files if h.endswith(".h") and (wanted is None or h in wanted))
     not_applicable = [h for h in headers if not applies_to(h, arch)]
     failed = {h: e for h, e in staged.unsafe.items() if h not in not_applicable}
     public = staged.public

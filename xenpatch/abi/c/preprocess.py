@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -278,6 +278,32 @@ def order_headers(files: Mapping[str, bytes], headers: Sequence[str]) -> list[st
     first = [h for h in headers if h == "xen.h"]
     roots = sorted(h for h in headers if h not in included and h != "xen.h")
     return first + roots + sorted(h for h in headers if h in included and h != "xen.h")
+
+
+def with_includers(files: Mapping[str, bytes], roots: Collection[str]) -> set[str]:
+    """ROOTS, ``xen.h`` and every header that includes one of them, directly or not (but
+    not through ``xen.h``, which comes first anyway): the translation unit in which each
+    of ROOTS is first seen the way its includer sees it, as in the whole tree's
+    (``order_headers``), without the headers nothing of ROOTS is in."""
+    includers: dict[str, set[str]] = {}
+    for rel in files:
+        if not rel.endswith(".h"):
+            continue
+        for name in _include_names(files[rel]):
+            for base in (posixpath.dirname(rel), ""):
+                target = posixpath.normpath(posixpath.join(base, name))
+                if target in files and target != rel:
+                    includers.setdefault(target, set()).add(rel)
+                    break
+    out = {"xen.h"} if "xen.h" in files else set()
+    todo = [r for r in roots if r in files]
+    while todo:
+        header = todo.pop()
+        if header in out:
+            continue
+        out.add(header)
+        todo.extend(includers.get(header, ()))
+    return out
 
 
 _INCLUDE_NAMES: dict[bytes, tuple[str, ...]] = {}
