@@ -1,8 +1,9 @@
 """The ABI engine's entry point: ``dump`` a HeaderSource into an AbiModel, per arch, cached.
 
 Per arch (``pipeline.run``; up to ``jobs`` groups of arches, one done here
-and the others in worker processes, the arches of one family in the same
-group so that they share parsed pieces): stage the headers in a private
+and the others in worker processes kept for the rest of the command, the
+arches of one family in the same group so that they share parsed pieces,
+as do the later dumps of the same process): stage the headers in a private
 directory (once per group), classify them (applicable, not applicable,
 unsafe), run cpp over all applicable ones as one translation unit, parse, lay
 out the types, evaluate the macros (``macros.evaluate_macros``) and group the
@@ -40,6 +41,13 @@ if TYPE_CHECKING:
     from .c.parse import SegmentParser
     from .modelcache import Key
 
+# The arch models this process dumped or loaded last, by key and arch: a command that
+# asks for a snapshot again (the release tag of ``abi diff RELEASE-x HEAD`` is its old
+# side) gets it without reading it back from the cache's JSON (0.1 s for 4 arches).
+_RECENT: dict[tuple[str, str], ArchModel] = {}
+MAX_RECENT = 16
+
+
 def _check(arches: Sequence[str], profile: str) -> None:
     bad = [a for a in arches if a not in ARCHES]
     if bad or profile not in PROFILES:
@@ -74,13 +82,17 @@ def dump(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "t
     key = modelcache.Key.of(source, profile, cpp, roots)
     models: dict[str, ArchModel] = {}
     for arch in dict.fromkeys(arches):
-        hit = modelcache.load(cache_dir, key, arch)
+        hit = _RECENT.pop((key.digest, arch), None) or modelcache.load(cache_dir, key, arch)
         if hit is not None:
             models[arch] = hit
     todo = [a for a in dict.fromkeys(arches) if a not in models]
     for arch, model, _ in _compute(source, todo, profile, cpp, cache_dir, jobs, key, True, roots):
         assert model is not None
         models[arch] = model
+    for arch, model in models.items():  # the most recent last
+        _RECENT[(key.digest, arch)] = model
+    while len(_RECENT) > MAX_RECENT:
+        del _RECENT[next(iter(_RECENT))]
     return AbiModel(Source(source.description, source.rev, profile),
                     tuple(models[a] for a in arches))
 

@@ -2,7 +2,11 @@
 
 Pure: takes the changes ``diff.diff_models`` found in the ``tools`` view and
 the models of both snapshots in the other views, returns the same changes
-with ``interface`` set and the severity Xen's rules give them.  Each rule
+with ``interface`` set and the severity Xen's rules give them.  The guest
+views are asked for only the headers the changes are in (``Side.view``: a
+partial model, ``api.dump``'s ROOTS), unless a partial one cannot stand for
+the whole view (a header of it fails alone, or a macro of it loses its
+value), which is then loaded instead.  Each rule
 and where Xen states it:
 
 * **stable vs tools** — a change that also shows in the ``guest`` or

@@ -13,6 +13,7 @@ warnings and errors only; ``-v``: also why a series waits).
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -125,6 +126,10 @@ def watch(args: argparse.Namespace, config: Config) -> Result:
                      if report.down else "", time.monotonic() - started)
             if args.once:
                 return Result(report.exit_code)
+            # The ABI engine freezes what its dumps leave alive (abi/c/fast.py,
+            # collector_paused); between passes the collector may walk it again, so
+            # that a long watch does not keep what became cyclic garbage since.
+            gc.unfreeze()
             if stop.wait(args.interval or 300):
                 log.info("SIGTERM: stopped after the current review")
                 return Result(0)
