@@ -89,11 +89,12 @@ class Side:
 
 def _partial_ok(partial: AbiModel, tools: AbiModel, roots: frozenset[str]) -> bool:
     """Whether the partial PARTIAL is as good as the whole view for ROOTS: no header failed
-    in it (one that needs a header outside its translation unit would fail to parse), and
-    no macro of ROOTS lost a value the tools view has (one that uses a type or macro from
-    outside it)."""
+    in it (one that needs a header outside its translation unit would fail to parse) but
+    an includer that refuses the view with ``#error`` (dom0_ops.h: "a compatibility
+    interface only", as it does in the whole view), and no macro of ROOTS lost a value
+    the tools view has (one that uses a type or macro from outside it)."""
     for arch in partial.arches:
-        if arch.failed:
+        if any(f.header in roots or ": #error " not in f.error for f in arch.failed):
             return False
         full = tools.arch_map.get(arch.arch)
         for m in arch.macros:
