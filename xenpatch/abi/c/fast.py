@@ -47,8 +47,9 @@ trick against the plain way in the same run).
   ROOTS, ``interfaces.Side.view``) and the macro memo (``macros.Memo``: an
   expansion or a value reused when every definition it looked up and every
   question it asked the types gets the same answer), a cold ``abi diff
-  RELEASE-4.21.0 RELEASE-4.22.0`` went from 8.1 s to 3.6 s and a cold
-  ``abi history`` of that cycle from 39 s to 16 s (``bench/abi_diff.py``,
+  RELEASE-4.21.0 RELEASE-4.22.0`` went from 8.1 s to 3.6 s (2.3 s with the
+  freeze above) and a cold ``abi history`` of that cycle from 39-43 s to
+  12-16 s, with the same output (``bench/abi_diff.py``,
   ``bench/abi_history.py``).  The memo alone: the macros of the second arch
   of a group in 0.024 s against 0.051 s, and of a patched tree after its base
   in 0.008 s (``tests/test_abi_partial.py`` checks both give what a fresh
