@@ -378,3 +378,24 @@ def test_history_draws_a_progress_bar_on_a_terminal(rules_repo, tmp_path):
     assert b"\r  abi history " in drawn and b"5/5" in drawn and b"domctl: widen ssidref" in drawn
     assert drawn.endswith(b"100%\r\n")  # the finished bar stays, its line ended
     assert run("-q") == b""
+
+
+def test_the_event_store_keeps_the_events_used_last(tmp_path):
+    from xenpatch.abi.ci_report import CommitEvents
+    from xenpatch.abi.history import EventStore
+
+    store = EventStore(tmp_path, "salt")
+    store.MAX_EVENTS = 3
+    for i in range(3):
+        store.put(CommitEvents(f"c{i}", f"subject {i}", ()), "p", f"c{i}")
+    files = sorted((tmp_path / "history").glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+    for i, path in enumerate(files):  # c0 oldest; then c0 is read: the newest use
+        os.utime(path, ns=(i * 10**9, i * 10**9))
+    assert store.get("p", "c0").subject == "subject 0"
+    later = EventStore(tmp_path, "salt")
+    later.MAX_EVENTS = 3
+    later.put(CommitEvents("c3", "subject 3", ()), "p", "c3")
+    assert len(list((tmp_path / "history").glob("*.json"))) == 3
+    assert later.get("p", "c1") is None  # the least recently used went
+    assert [later.get("p", c).subject for c in ("c0", "c2", "c3")] == \
+        ["subject 0", "subject 2", "subject 3"]

@@ -71,10 +71,16 @@ class _Releases:
 class EventStore:
     """A commit's rated events by (SALT, parent, commit, release tag): git's hashes name the
     headers' content, SALT the code, cpp and arches that rated them (one JSON file each
-    under DIRECTORY; a file that cannot be read or written is a miss)."""
+    under DIRECTORY; a file that cannot be read or written is a miss).  The MAX_EVENTS
+    used last are kept (a read touches its file), the others removed when a command first
+    writes one."""
+
+    # A file is a few kB; 4096 is the histories of about ten release cycles.
+    MAX_EVENTS = 4096
 
     def __init__(self, directory: Path | None, salt: str) -> None:
         self.directory, self.salt = directory, salt
+        self._pruned = False
 
     def _path(self, *parts: str) -> Path | None:
         if self.directory is None:
@@ -85,9 +91,29 @@ class EventStore:
     def get(self, *parts: str) -> CommitEvents | None:
         path = self._path(*parts)
         try:
-            return None if path is None else _events_from_json(json.loads(path.read_text()))
+            if path is None:
+                return None
+            found = _events_from_json(json.loads(path.read_text()))
+            os.utime(path)
+            return found
         except (OSError, ValueError, KeyError, TypeError):
             return None
+
+    def prune(self, keep: int | None = None) -> int:
+        """Remove all but the KEEP (MAX_EVENTS) files used last; the number removed."""
+        if self.directory is None:
+            return 0
+        entries = []
+        for path in (self.directory / "history").glob("*.json"):
+            try:
+                entries.append((path.stat().st_mtime_ns, path))
+            except OSError:  # removed by a concurrent run
+                continue
+        entries.sort()
+        stale = entries[:max(0, len(entries) - (self.MAX_EVENTS if keep is None else keep))]
+        for _, path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
 
     def put(self, events: CommitEvents, *parts: str) -> None:
         path = self._path(*parts)
@@ -100,6 +126,9 @@ class EventStore:
             tmp.replace(path)
         except OSError:
             return
+        if not self._pruned:  # once per command: a history writes one file per commit
+            self._pruned = True
+            self.prune()
 
 
 def _events_json(c: CommitEvents) -> dict[str, Any]:
