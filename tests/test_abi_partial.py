@@ -223,3 +223,22 @@ def test_partial_views_rate_every_commit_of_a_release_cycle_as_whole_views(xen_g
     assert rated >= len(commits) // 3
     assert not whole_views, whole_views  # none needed the whole tree (c0b379294217 did
     # before an includer refusing a view with #error, dom0_ops.h, was taken as a failure)
+
+
+def test_a_definition_that_moves_to_another_header_is_read_on_both_sides(xen_tree, tmp_path):
+    """VCPUOP_send_nmi moves from vcpu.h (included by nothing) to event_channel.h with
+    another value: the change names the new header, the old side's view must read the
+    old one."""
+    old_src = sources.from_tree(xen_tree)
+    new_src = _edited(xen_tree, tmp_path, [
+        ("vcpu.h", "#define VCPUOP_send_nmi             11\n", ""),
+        ("event_channel.h", "struct evtchn_bind_virq {",
+         "#define VCPUOP_send_nmi             12\n\nstruct evtchn_bind_virq {"),
+    ])
+    (partial, whole), asked = _rated_both_ways(old_src, new_src, ("x86_64",), tmp_path / "cache")
+    assert partial == whole
+    (moved,) = [c for c in partial if c.name == "VCPUOP_send_nmi"]
+    assert (moved.kind, moved.header, moved.interface) == \
+        ("macro-value-changed", "event_channel.h", "stable")
+    assert all(r is not None and {"vcpu.h", "event_channel.h"} <= r
+               for p, r in asked if p != "tools")

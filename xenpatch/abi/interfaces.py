@@ -146,6 +146,32 @@ def _has(arch: ArchModel | None, ch: Change) -> bool:
     return ch.name in arch.type_map
 
 
+def _roots(changes: Sequence[Change], *tools: AbiModel) -> frozenset[str] | None:
+    """The headers the guest views must read for CHANGES: where each changed definition
+    is on either side (a change names NEW's header; a definition that moved was in
+    another one in OLD); None (the whole views) when a change names no header."""
+    if any(not c.header for c in changes):
+        return None
+    out = {c.header for c in changes}
+    for model in tools:
+        for arch in model.arches:
+            enumerators = {e.name: t.header for t in arch.types if t.kind == "enum"
+                           for e in t.enumerators} \
+                if any(c.kind.startswith("enumerator") for c in changes) else {}
+            for ch in changes:
+                if ch.kind.startswith("macro"):
+                    macro = arch.macro_map.get(ch.name)
+                    found = macro.header if macro else None
+                elif ch.kind.startswith("enumerator"):
+                    found = enumerators.get(ch.name)
+                else:
+                    record = arch.type_map.get(ch.name)
+                    found = record.header if record else None
+                if found:
+                    out.add(found)
+    return frozenset(out)
+
+
 def _key(ch: Change) -> tuple[str, str, str | None]:
     return (ch.kind, ch.name, ch.field)
 
@@ -213,7 +239,7 @@ def judge(changes: Sequence[Change], old: Side, new: Side,
     # The guest views are needed only for the headers the changes are in: each is read
     # with what it includes and what includes it (``api.dump``'s ROOTS), a fraction of
     # the tree (measured: a third of the work of a release pair, ``bench/abi_diff.py``).
-    roots = None if any(not c.header for c in changes) else frozenset(c.header for c in changes)
+    roots = _roots(changes, old.model("tools"), new.model("tools"))
     latest_views = (old.view("guest-latest", roots), new.view("guest-latest", roots))
     latest = {_key(c) for c in diff_models(*latest_views)}
     # The legacy view only matters for a stable break (is it guarded?) and for a change
