@@ -216,44 +216,7 @@ def checkout(repo: git.Repo, rev: str) -> None:
     _git(repo, "checkout", "-q", "--detach", rev, what="checkout")
 
 
-# --- helpers for the review bot's pre-flight and watch (xenpatch/review/abireview.py) ---
-
-
-class PatchDoesNotApply(InputError):
-    """``git apply`` refused a patch: NUMBER is the patch (1-based), the message git's line."""
-
-    def __init__(self, number: int, message: str) -> None:
-        super().__init__(message)
-        self.number = number
-
-
-def apply_diffs(repo: git.Repo, base: str, diffs: list[bytes], scratch: Path,
-                ident: dict[str, str]) -> str:
-    """A commit on BASE with DIFFS applied in order, made in a private index
-    (``git apply --cached``: no work tree, no hooks, nothing from the patches runs).
-
-    REPO should be a scratch clone: the new objects are written there.  Raises
-    PatchDoesNotApply naming the patch and git's first line when one fails."""
-    index = scratch / "apply-index"
-    env = {**ident, "GIT_INDEX_FILE": str(index)}
-    _git(repo, "read-tree", base, env=env, what="read-tree")
-    for number, diff in enumerate(diffs, 1):
-        path = scratch / f"patch-{number}.diff"
-        path.write_bytes(diff)
-        try:
-            repo.git.execute(["git", "apply", "--cached", "--whitespace=nowarn", str(path)],
-                             env={**ISOLATED_ENV, **env})
-        except GitCommandError as e:
-            text = str(e.stderr).strip().removeprefix("stderr:").strip(" '")
-            first = (text.splitlines() or [f"exit {e.status}"])[0]
-            raise PatchDoesNotApply(number, first.removeprefix("error: ").strip()) from e
-    tree = _git(repo, "write-tree", env=env, what="write-tree")
-    msg = scratch / "apply-message"
-    msg.write_text("xenpatch review: the series applied\n", encoding="utf-8")
-    sha = _git(repo, "commit-tree", tree, "-p", base, "-F", str(msg), env=env,
-               what="commit-tree")
-    index.unlink(missing_ok=True)
-    return sha.strip()
+# --- helpers for the watch bot's mirrors of public-inbox archives (xenpatch/review/feeds.py) ---
 
 
 def fetch_remote(repo_dir: Path) -> bool:

@@ -51,6 +51,17 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class AbiDiff:
+    """The ``tools`` models of the base and of the result, and the changes between them
+    as the diff finds them (before the interface rules rate them): what the watch bot's
+    cross-series claims are made of."""
+
+    base: AbiModel
+    result: AbiModel
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True)
 class Review:
     series: Series
     base: apply.Base
@@ -58,6 +69,7 @@ class Review:
     findings: tuple[Finding, ...]
     diffs: Mapping[int, tuple[FileDiff, ...]] = field(default_factory=dict)
     profiles: tuple[str, ...] = ()
+    abi: AbiDiff | None = None  # when every patch applied and one touches a public header
 
     @property
     def has_errors(self) -> bool:
@@ -95,16 +107,19 @@ def review(series: Series, tree: Path, given_base: str | None, settings: Setting
               for path in dict.fromkeys(touched) if path.endswith(style.C_SUFFIXES)}
     findings = patch_findings(series, diffs, before)
     profiles: tuple[str, ...] = ()
+    abi: AbiDiff | None = None
     with tempfile.TemporaryDirectory(prefix="xenpatch-review-") as tmp:
         applied, clone = apply.apply_series(repo, base, series, Path(tmp))
         findings += applied.findings
         public = [p for p in dict.fromkeys(touched) if p.startswith(PUBLIC) and p.endswith(".h")]
         if applied.commits and public:
-            more, profiles = abi_findings(Path(clone.working_tree_dir or tmp), base.sha,
-                                          applied.result, public, touched, applied.locator,
-                                          settings)
+            more, profiles, abi = abi_findings(Path(clone.working_tree_dir or tmp), base.sha,
+                                               applied.result, public, touched,
+                                               applied.locator, settings)
             findings += more
-    return Review(series, base, applied.applied, ordered(findings), diffs, profiles)
+            if set(applied.applied) != {p.number for p in series.patches}:
+                abi = None  # the diff of part of the series claims nothing
+    return Review(series, base, applied.applied, ordered(findings), diffs, profiles, abi)
 
 
 def _text(data: bytes | None) -> str | None:
@@ -135,18 +150,21 @@ def _profiles(locator: Locator, public: Sequence[str]) -> tuple[str, ...]:
 
 def abi_findings(clone: Path, base: str, result: str, public: Sequence[str],
                  touched: Sequence[str], locator: Locator,
-                 settings: Settings) -> tuple[list[Finding], tuple[str, ...]]:
-    """The ABI, compat, docs and header-compile findings of BASE -> RESULT."""
+                 settings: Settings) -> tuple[list[Finding], tuple[str, ...], AbiDiff | None]:
+    """The ABI, compat, docs and header-compile findings of BASE -> RESULT, the profiles
+    dumped, and the ``tools`` diff."""
     old_src = sources.from_tree(clone, base)
     new_src = sources.from_tree(clone, result)
     out: list[Finding] = []
     profiles = _profiles(locator, public)
+    tools: AbiDiff | None = None
     for profile in profiles:
         old, new = (api.dump(s, settings.arches, profile, cpp=settings.cpp,
                              cache_dir=settings.cache_dir, jobs=settings.jobs)
                     for s in (old_src, new_src))
         changes = diff_models(old, new)
         if profile == "tools":
+            tools = AbiDiff(old, new, changes)
             changes = rate_changes(changes, clone, base, result, old_src, new_src, old, new,
                                    settings)
         out += abi_rules.diff_findings(changes, locator, profile, old, new)
@@ -165,7 +183,7 @@ def abi_findings(clone: Path, base: str, result: str, public: Sequence[str],
                     for p, d in _docs(repo, base).items()}
             out += compat.docs_findings(changes, old, new, docs, touched, locator)
     out += _header_checks(old_src.files, new_src.files, public, locator)
-    return _dedup_profiles(out), profiles
+    return _dedup_profiles(out), profiles, tools
 
 
 def rate_changes(changes: tuple[Change, ...], clone: Path, base: str, result: str,

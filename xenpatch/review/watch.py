@@ -35,7 +35,6 @@ from typing import Any
 from ..config import Config
 from ..errors import EnvironmentFailure, InputError
 from . import claims as cl
-from .abireview import PatchInput, abi_diff, patch_of
 from .feeds import ArchiveDown, HttpFeed, MirrorFeed
 from .finding import Finding, ordered
 from .series import Mail, Series, assemble, parse_mail
@@ -355,18 +354,19 @@ class Watcher:
         log.info("found the outputs of an unrecorded review of this input: %s", json_path.name)
         return doc
 
-    def _claim_findings(self, row: SeriesRow, series: Series, base: str) -> tuple[
+    def _claim_findings(self, row: SeriesRow, review: Any) -> tuple[
             tuple[cl.Claim, ...], list[Finding]]:
-        """This version's claims, and a cross-series-claim warning for each one another open
-        series holds; claims whose names are in the base now end first."""
-        inputs = [PatchInput(p.number, p.diff, p.files) for p in series.patches]
-        diff = abi_diff(inputs, self.opts.tree, base, self.config)
-        if diff is None:
+        """This version's claims, made of the ABI diff REVIEW found (``engine.Review.abi``),
+        and a cross-series-claim warning for each one another open series holds; claims
+        whose names are in the base now end first."""
+        diff = review.abi
+        if diff is None:  # no public header touched, or not every patch applied
             return (), []
-        self.state.end_merged(cl.merged_names(diff.base), base)
+        self.state.end_merged(cl.merged_names(diff.base), review.base.sha)
         claims = cl.derive(diff.changes, diff.result)
         others = [(o.claim, o.holder) for o in self.state.open_claims() if o.key != row.key]
-        return claims, [Finding("cross-series-claim", "warning", patch_of(c.claim.header, inputs),
+        return claims, [Finding("cross-series-claim", "warning",
+                                _patch_of(c.claim.header, review.series),
                                 f"xen/include/public/{c.claim.header}", c.claim.line, c.message)
                         for c in cl.conflicts(claims, others)]
 
@@ -380,7 +380,7 @@ class Watcher:
         log.info("reviewing %r v%d on %s (%s)", row.subject[:70], row.version, base.sha[:12],
                  base.reason)
         r = engine.review(series, self.opts.tree, self.opts.base, self._settings())
-        claims, extra = self._claim_findings(row, series, r.base.sha)
+        claims, extra = self._claim_findings(row, r)
         r = dataclasses.replace(r, findings=ordered((*r.findings, *extra)))
         doc = report.review_json(r)
         doc.update(input_digest=digest, claims=[c.to_json() for c in claims], replies=[])
@@ -449,3 +449,9 @@ class Watcher:
         crash_point("reply-accepted")
         self.state.mark_reply(message_id, "sent")
         log.info("sent reply %s", message_id)
+
+
+def _patch_of(header: str, series: Series) -> int | None:
+    """The last patch of SERIES touching public HEADER (the one whose lines the result shows)."""
+    path = f"xen/include/public/{header}"
+    return next((p.number for p in reversed(series.patches) if path in p.files), None)
