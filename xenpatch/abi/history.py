@@ -99,21 +99,13 @@ class EventStore:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def prune(self, keep: int | None = None) -> int:
-        """Remove all but the KEEP (MAX_EVENTS) files used last; the number removed."""
+    def prune(self) -> int:
+        """Remove all but the MAX_EVENTS files used last; the number removed."""
         if self.directory is None:
             return 0
-        entries = []
-        for path in (self.directory / "history").glob("*.json"):
-            try:
-                entries.append((path.stat().st_mtime_ns, path))
-            except OSError:  # removed by a concurrent run
-                continue
-        entries.sort()
-        stale = entries[:max(0, len(entries) - (self.MAX_EVENTS if keep is None else keep))]
-        for _, path in stale:
-            path.unlink(missing_ok=True)
-        return len(stale)
+        from .modelcache import keep_newest
+
+        return keep_newest((self.directory / "history").glob("*.json"), self.MAX_EVENTS)
 
     def put(self, events: CommitEvents, *parts: str) -> None:
         path = self._path(*parts)

@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,8 +105,14 @@ def load_text(cache_dir: Path | None, key: Key, arch: str) -> str | None:
 
 def prune(cache_dir: Path | None, keep: int = MAX_MODELS) -> int:
     """Remove all but the KEEP most recently used arch models; the number removed."""
+    return keep_newest((cache_dir or default_dir()).glob("??/*.json"), keep)
+
+
+def keep_newest(paths: Iterable[Path], keep: int) -> int:
+    """Remove all of PATHS but the KEEP most recently used (by mtime: readers touch what
+    they use); the number removed."""
     entries = []
-    for path in (cache_dir or default_dir()).glob("??/*.json"):
+    for path in paths:
         try:
             entries.append((path.stat().st_mtime_ns, path))
         except OSError:  # removed by a concurrent run

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config
 from ..errors import EnvironmentFailure, InputError
@@ -40,6 +40,9 @@ from .finding import Finding, ordered
 from .series import Mail, Series, assemble, parse_mail
 from .sources import Limits
 from .state import SeriesRow, State
+
+if TYPE_CHECKING:  # engine is imported when a review runs, not at start-up
+    from .engine import Review
 
 log = logging.getLogger("xenpatch.watch")
 MAX_PER_PASS = 100_000  # mirror commits read in one pass
@@ -354,7 +357,7 @@ class Watcher:
         log.info("found the outputs of an unrecorded review of this input: %s", json_path.name)
         return doc
 
-    def _claim_findings(self, row: SeriesRow, review: Any) -> tuple[
+    def _claim_findings(self, row: SeriesRow, review: Review) -> tuple[
             tuple[cl.Claim, ...], list[Finding]]:
         """This version's claims, made of the ABI diff REVIEW found (``engine.Review.abi``),
         and a cross-series-claim warning for each one another open series holds; claims

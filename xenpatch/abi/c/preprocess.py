@@ -267,14 +267,7 @@ def order_headers(files: Mapping[str, bytes], headers: Sequence[str]) -> list[st
     ``hvm/save.h``'s DECLARE_HVM_SAVE_TYPE), so each header is first seen
     the way its includer sees it; include guards make the later, direct
     includes no-ops."""
-    included: set[str] = set()
-    for rel in headers:
-        for name in _include_names(files[rel]):
-            for base in (posixpath.dirname(rel), ""):
-                target = posixpath.normpath(posixpath.join(base, name))
-                if target in files and target != rel:
-                    included.add(target)
-                    break
+    included = {target for rel in headers for target in _includes(files, rel)}
     first = [h for h in headers if h == "xen.h"]
     roots = sorted(h for h in headers if h not in included and h != "xen.h")
     return first + roots + sorted(h for h in headers if h in included and h != "xen.h")
@@ -287,14 +280,9 @@ def with_includers(files: Mapping[str, bytes], roots: Collection[str]) -> set[st
     (``order_headers``), without the headers nothing of ROOTS is in."""
     includers: dict[str, set[str]] = {}
     for rel in files:
-        if not rel.endswith(".h"):
-            continue
-        for name in _include_names(files[rel]):
-            for base in (posixpath.dirname(rel), ""):
-                target = posixpath.normpath(posixpath.join(base, name))
-                if target in files and target != rel:
-                    includers.setdefault(target, set()).add(rel)
-                    break
+        if rel.endswith(".h"):
+            for target in _includes(files, rel):
+                includers.setdefault(target, set()).add(rel)
     out = {"xen.h"} if "xen.h" in files else set()
     todo = [r for r in roots if r in files]
     while todo:
@@ -303,6 +291,19 @@ def with_includers(files: Mapping[str, bytes], roots: Collection[str]) -> set[st
             continue
         out.add(header)
         todo.extend(includers.get(header, ()))
+    return out
+
+
+def _includes(files: Mapping[str, bytes], rel: str) -> list[str]:
+    """The headers of FILES that REL's ``#include`` lines name (relative to REL's directory
+    first, then to public/, as cpp's quote search with ``-I public`` finds them)."""
+    out = []
+    for name in _include_names(files[rel]):
+        for base in (posixpath.dirname(rel), ""):
+            target = posixpath.normpath(posixpath.join(base, name))
+            if target in files and target != rel:
+                out.append(target)
+                break
     return out
 
 
