@@ -8,7 +8,9 @@ directory (once per group), classify them (applicable, not applicable,
 unsafe), run cpp over all applicable ones as one translation unit, parse, lay
 out the types, evaluate the macros (``macros.evaluate_macros``) and group the
 families (``families.group_families``).  A header that cpp or the parser
-rejects is recorded as failed and the rest is done again without it.  Each
+rejects is recorded as failed and the rest is done again without it (the
+headers cpp rejected last time are put last, and when cpp rejects exactly
+those, its output before them is taken: one run, ``c.fast``).  Each
 arch's result is cached (``modelcache``), keyed by the headers' content, and so
 is what each piece of preprocessed text parsed to (``segments``).  ``dump_json``
 is ``dump``'s document without the model in between (``c.fast``, which holds
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import atexit
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -204,23 +206,74 @@ def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str,
     here, in parallel, rather than in the parent).  Parsed pieces are shared between
     the ARCHES and the process's earlier dumps, and kept in the segment cache under
     CACHE_DIR."""
-    import tempfile
-
     from .c import fast, pipeline
     from .modelcache import arch_text
 
     clock = clock or pipeline.Clock()
     parser = _parser(cache_dir)
+    from .segments import SegmentCache
+
+    guesses = pipeline.remember_rejected(SegmentCache.under(cache_dir).path.with_name(
+        "cpp-rejects.json"))
     out: list[tuple[str, ArchModel | None, str]] = []
     with fast.collector_paused():
-        with tempfile.TemporaryDirectory(prefix="xenpatch-abi-", dir=fast.scratch_dir()) as tmp:
-            with clock.stage("stage"):
-                staged = pipeline.stage(files, Path(tmp))
-            for arch in arches:
-                model = pipeline.run(files, arch, profile, cpp, Path(tmp), parser, clock, staged,
-                                     roots)
-                with clock.stage("json"):
-                    out.append((arch, model if want_models else None, arch_text(model)))
+        with clock.stage("stage"):
+            tmp, staged = _staged(files)
+        for arch in arches:
+            model = pipeline.run(files, arch, profile, cpp, tmp, parser, clock, staged, roots)
+            with clock.stage("json"):
+                out.append((arch, model if want_models else None, arch_text(model)))
         with clock.stage("store"):
             parser.flush()
+            guesses()
     return out
+
+
+# The snapshots this process staged last, by content (``pipeline.digest``): the views of a
+# snapshot (tools, guest, guest-latest) are read from one staged copy.  Removed when the
+# process ends (a worker's too: ``multiprocessing``'s exit finalizers).
+_STAGED: dict[str, tuple[Path, pipeline.Staged]] = {}
+MAX_STAGED = 4
+# A worker forked from this process stages its own copies (cpp writes its wrapper there).
+os.register_at_fork(after_in_child=_STAGED.clear)
+
+
+def _staged(files: Mapping[str, bytes]) -> tuple[Path, pipeline.Staged]:
+    import shutil
+    import tempfile
+
+    from .c import fast, pipeline
+
+    digest = pipeline.digest(files)
+    hit = _STAGED.pop(digest, None)
+    if hit is None:
+        if not _STAGED:
+            _at_exit(_unstage)
+        tmp = Path(tempfile.mkdtemp(prefix="xenpatch-abi-", dir=fast.scratch_dir()))
+        try:
+            hit = (tmp, pipeline.stage(files, tmp, digest))
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    _STAGED[digest] = hit
+    while len(_STAGED) > MAX_STAGED:
+        shutil.rmtree(_STAGED.pop(next(iter(_STAGED)))[0], ignore_errors=True)
+    return hit
+
+
+def _unstage() -> None:
+    import shutil
+
+    while _STAGED:
+        shutil.rmtree(_STAGED.popitem()[1][0], ignore_errors=True)
+
+
+def _at_exit(func: Callable[[], None]) -> None:
+    """FUNC at this process's exit, a worker's included (which leaves by os._exit)."""
+    import multiprocessing
+    from multiprocessing import util
+
+    if multiprocessing.parent_process() is not None:
+        util.Finalize(None, func, exitpriority=10)
+    else:
+        atexit.register(func)

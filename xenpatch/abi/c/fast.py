@@ -54,6 +54,21 @@ trick against the plain way in the same run).
   of a group in 0.024 s against 0.051 s, and of a patched tree after its base
   in 0.008 s (``tests/test_abi_partial.py`` checks both give what a fresh
   evaluation gives).
+* guessed rejections [``pipeline.c_pass``, ``preprocess.run_cpp``'s TAIL]: the
+  headers cpp rejected in a process's last pass of a profile (kept in the
+  cache, ``cpp-rejects.json``, for the next process), and in a guest view
+  the headers that refuse it with ``#if !defined(__XEN__) &&
+  !defined(__XEN_TOOLS__)`` / ``#error`` (domctl.h, sysctl.h), go after the
+  others, the included ones first so that each meets its own ``#error``.
+  When cpp rejects exactly those and nothing else, the output before them
+  is what a run without them gives (cpp reads the wrapper top to bottom;
+  ``tests/test_abi_cpp_tail.py`` compares the text and the models), so the
+  pass needs one cpp run where it needed one and another per rejection;
+  any other outcome runs again the plain way.  With the tools-only probe
+  answered once per staged snapshot for both guest views and the staged copy
+  itself kept per content (``api._staged``): a cold ``abi diff
+  RELEASE-4.21.0 RELEASE-4.22.0`` made 48 cpp runs in one worker, now 22;
+  its four guest views took 0.72 s, now 0.45 s.
 * ``compact_json`` and ``splice_arches`` [``modelcache``, ``api.dump_json``]:
   an arch model is cached as compact JSON with sorted keys (json's C
   encoder; the indented form only the pure-Python encoder writes: 1.9x

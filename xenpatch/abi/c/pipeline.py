@@ -7,8 +7,12 @@ this module, and only when the cache has no answer.  It imports nothing of
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import re
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,12 +60,22 @@ class Staged:
 
     public: Path
     unsafe: Mapping[str, str]  # header -> reason (preprocess.unsafe_includes)
+    digest: str  # of FILES
 
 
-def stage(files: Mapping[str, bytes], tmp: Path) -> Staged:
+def digest(files: Mapping[str, bytes]) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for rel, data in sorted(files.items()):
+        h.update(b"%s\0%d\0" % (rel.encode(), len(data)))
+        h.update(data)
+    return h.hexdigest()
+
+
+def stage(files: Mapping[str, bytes], tmp: Path, known: str | None = None) -> Staged:
+    """FILES staged under TMP (KNOWN: their ``digest``, when the caller has it)."""
     unsafe = pp.unsafe_includes(files)
     return Staged(pp.stage({h: d for h, d in files.items() if h not in unsafe}, tmp / "staged"),
-                  unsafe)
+                  unsafe, known or digest(files))
 
 
 def run(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path,
@@ -94,21 +108,36 @@ def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: P
         wanted = None if roots is None else pp.with_includers(files, roots)
         public, todo, failed, not_applicable = _applicable(files, arch, staged, wanted)
     header_of = lambda f: pp.relative_header(f, public)  # noqa: E731
+    guess = _likely_rejected(files, profile, todo)
+    rejected: set[str] = set()
     while True:  # every round that does not return drops a header from TODO
         # Order again: a header only a dropped one included is now a root.
-        todo = pp.order_headers(files, todo)
+        todo = pp.order_headers(files, [h for h in todo if h not in guess])
+        # The headers cpp is likely to reject go last, the included ones first (each then
+        # meets its own #error): when cpp rejects every one of them and nothing else, the
+        # output before them is the next round's, which this round then is.
+        tail = pp.order_headers(files, sorted(guess))[::-1]
         with clock.stage("cpp"):
-            run = pp.run_cpp(cpp, arch, profile, public, todo)
+            run = pp.run_cpp(cpp, arch, profile, public, todo, tail)
+        if tail and set(run.errors) != set(tail):
+            todo, guess = todo + tail, set()  # a wrong guess: this round again without it
+            continue
         if run.errors:
             for header, error in run.errors.items():
-                if header not in todo:
+                if header not in todo and header not in tail:
                     raise InputError(f"{pp.WRAPPER}: cpp failed: {error}")
-                todo.remove(header)
-                if profile != "tools" and _tools_only(cpp, arch, public, header):
+                if header in todo:
+                    todo.remove(header)
+                rejected.add(header)
+                if profile != "tools" and _tools_only(cpp, arch, public, header,
+                                                          staged.digest):
                     not_applicable.append(header)
                 else:
                     failed[header] = error
-            continue
+            if not tail:
+                continue
+        guess = set()
+        _REJECTED[profile] = frozenset(rejected)
         with clock.stage("split"):
             split = pp.split_output(run.text, public, todo)
         try:
@@ -145,11 +174,64 @@ def _applicable(files: Mapping[str, bytes], arch: str, staged: Staged,
     return public, todo, failed, not_applicable
 
 
-def _tools_only(cpp: str, arch: str, public: Path, header: str) -> bool:
+# The headers cpp rejected in this process's last pass of each profile: the next pass (the
+# next arch, the other side of a diff, the next commit of a history) puts them last
+# (``c_pass``), and so needs one cpp run instead of one and another per rejection.
+_REJECTED: dict[str, frozenset[str]] = {}
+# ``#error`` unless __XEN__ or __XEN_TOOLS__: domctl.h, sysctl.h (a guest profile's guess)
+_TOOLS_GUARD = re.compile(
+    rb"^#if !defined\(__XEN__\) && !defined\(__XEN_TOOLS__\)\s*\n#error ", re.M)
+
+
+def remember_rejected(path: Path) -> Callable[[], None]:
+    """Start from the guesses kept in PATH (a new process: a patched tree's dump, a worker)
+    and return what writes them back when they changed; a file that cannot be read or
+    written is no guess."""
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8")) if not _REJECTED else {}
+        for profile, headers in kept.items():
+            _REJECTED.setdefault(str(profile), frozenset(str(h) for h in headers))
+    except (OSError, ValueError, AttributeError, TypeError):
+        pass
+    before = dict(_REJECTED)
+
+    def save() -> None:
+        if _REJECTED == before:
+            return
+        try:
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            tmp.write_text(json.dumps({p: sorted(h) for p, h in _REJECTED.items()}),
+                           encoding="utf-8")
+            tmp.replace(path)
+        except OSError:
+            pass
+    return save
+
+
+def _likely_rejected(files: Mapping[str, bytes], profile: str, todo: Sequence[str]) -> set[str]:
+    """The headers of TODO cpp is likely to reject in PROFILE: a guess, checked by the run."""
+    guess = set(_REJECTED.get(profile, ()))
+    if profile != "tools":
+        guess |= {h for h in todo if _TOOLS_GUARD.search(files[h])}
+    return guess & set(todo)
+
+
+# ``_tools_only``'s answers, per staged directory (``Staged.digest``: the files' content)
+_TOOLS_ONLY: dict[tuple[str, str, str, str], bool] = {}
+
+
+def _tools_only(cpp: str, arch: str, public: Path, header: str, digest: str = "") -> bool:
     """Whether HEADER, which stopped cpp in a guest profile, preprocesses for the tools
-    (after xen.h, as every header expects): a tools-only header (domctl.h, sysctl.h)."""
+    (after xen.h, as every header expects): a tools-only header (domctl.h, sysctl.h).
+    With DIGEST (the staged files' content), an answer is kept for the other guest view."""
+    key = (digest, cpp, arch, header)
+    if digest and key in _TOOLS_ONLY:
+        return _TOOLS_ONLY[key]
     first = ["xen.h"] if (public / "xen.h").is_file() and header != "xen.h" else []
-    return not pp.run_cpp(cpp, arch, "tools", public, [*first, header]).errors
+    answer = not pp.run_cpp(cpp, arch, "tools", public, [*first, header]).errors
+    if digest:
+        _TOOLS_ONLY[key] = answer
+    return answer
 
 
 def _nearest_root(split: pp.Split, header: str, line: int) -> str | None:

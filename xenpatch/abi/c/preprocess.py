@@ -101,10 +101,18 @@ def _include_problem(rel: str, target: str, files: Mapping[str, bytes]) -> str |
     return None
 
 
-def wrapper_text(headers: Sequence[str]) -> str:
+# The wrapper's line between a run's headers and its TAIL (``run_cpp``): cpp copies it to
+# its output, where the text of the headers before it ends.
+TAIL_MARK = "#pragma xenpatch tail"
+
+
+def wrapper_text(headers: Sequence[str], tail: Sequence[str] = ()) -> str:
     """The translation unit: what an includer provides (fixed-width types, size_t; Xen's
-    headers.chk uses ``-include stdint.h``), then header i on line len(PRELUDE)+1+i."""
+    headers.chk uses ``-include stdint.h``), then header i on line len(PRELUDE)+1+i; with
+    TAIL, the mark and then the headers of TAIL."""
     lines = list(PRELUDE) + [f'#include "{h}"' for h in headers]
+    if tail:
+        lines += [TAIL_MARK] + [f'#include "{h}"' for h in tail]
     return "\n".join(lines) + "\n"
 
 
@@ -119,24 +127,47 @@ def cpp_argv(cpp: str, arch: str, profile: str) -> list[str]:
     return argv
 
 
-def run_cpp(cpp: str, arch: str, profile: str, public: Path, headers: Sequence[str]) -> CppRun:
-    """Preprocess HEADERS (paths relative to PUBLIC) as one translation unit."""
+def run_cpp(cpp: str, arch: str, profile: str, public: Path, headers: Sequence[str],
+            tail: Sequence[str] = ()) -> CppRun:
+    """Preprocess HEADERS (paths relative to PUBLIC) as one translation unit.
+
+    TAIL: headers included after all of HEADERS, whose errors are reported but whose
+    text is not in the output, which is then HEADERS' alone (cpp reads a file once,
+    top to bottom: what comes after a line cannot change what came before it)."""
     wrapper = public.parent / WRAPPER
-    wrapper.write_text(wrapper_text(headers), encoding="utf-8")
+    wrapper.write_text(wrapper_text(headers, tail), encoding="utf-8")
     result = proc.run(cpp_argv(cpp, arch, profile) + [WRAPPER], cwd=public.parent, text=False)
     stderr = result.stderr.decode("utf-8", "replace")
-    errors = _attribute_errors(stderr, public, headers) if result.returncode else {}
+    lines = [*headers, *(["", *tail] if tail else [])]  # by the wrapper's line
+    errors = _attribute_errors(stderr, public, lines) if result.returncode else {}
     if result.returncode and not errors:
         last = (stderr.strip().splitlines() or ["no output"])[-1]
         raise EnvironmentFailure(f"{cpp} exited {result.returncode}: {last}")
+    out = _before_tail(result.stdout) if tail else result.stdout
     try:
-        text = result.stdout.decode("utf-8")
+        text = out.decode("utf-8")
     except UnicodeDecodeError as e:
-        return CppRun("", _not_utf8(result.stdout, e.start, public, headers))
+        return CppRun("", _not_utf8(out, e.start, public, headers))
     if f'"{WRAPPER}"' not in text:
         raise EnvironmentFailure(f"{cpp}: not a C preprocessor (no line markers in its output)")
     _check_markers(text)
     return CppRun(text, errors)
+
+
+_PLAIN_WRAPPER_MARKER = re.compile(rb'^# \d+ "' + re.escape(WRAPPER.encode()) + rb'"$')
+
+
+def _before_tail(out: bytes) -> bytes:
+    """OUT up to the tail mark, as cpp writes it when the wrapper ends there: without the
+    blank lines and the wrapper's line marker it puts before the next line it copies."""
+    cut = out.find(b"\n" + TAIL_MARK.encode() + b"\n")
+    if cut < 0:
+        raise EnvironmentFailure(f"{WRAPPER}: cpp's output lacks the tail mark")
+    lines = out[:cut + 1].split(b"\n")
+    lines.pop()  # the empty string after the last newline
+    while lines and (not lines[-1] or _PLAIN_WRAPPER_MARKER.match(lines[-1])):
+        lines.pop()
+    return b"\n".join(lines) + b"\n"
 
 
 def _not_utf8(out: bytes, start: int, public: Path,

@@ -1,0 +1,161 @@
+"""cpp's rejections guessed and checked in one run (``preprocess.run_cpp``'s TAIL, ``pipeline.c_pass``).
+
+A pass used to learn that cpp rejects a header (domctl.h and sysctl.h in a
+guest view, dom0_ops.h in the tools view) by running over every header, then
+again without it.  It now puts the headers it expects cpp to reject after the
+others, and when cpp rejects exactly those, takes the output before them: one
+run.  That must be the very output, and the very model, of the plain way; a
+wrong guess must cost a run, never a result.  Real cpp, the real 4.17.5 tree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from xenpatch.abi import api, sources
+from xenpatch.abi.c import pipeline
+from xenpatch.abi.c import preprocess as pp
+from xenpatch.abi.c.parse import SegmentParser
+from xenpatch.abi.model import ARCHES
+
+
+def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
+    public = tmp_path / "staged" / "public"
+    for rel, text in files.items():
+        (public / rel).parent.mkdir(parents=True, exist_ok=True)
+        (public / rel).write_text(text)
+    return public
+
+
+SMALL = {
+    "a.h": "#ifndef A_H\n#define A_H\nstruct a { int x; };\n#endif\n",
+    "b.h": '#ifndef B_H\n#define B_H\n#include "a.h"\n#error "b is refused"\n'
+           "struct b { struct a a; };\n#endif\n",
+    "c.h": '#ifndef C_H\n#define C_H\n#include "b.h"\n#error "c is refused"\n#endif\n',
+}
+
+
+@pytest.mark.parametrize("repeats", [0, 3, 12])  # cpp writes a line marker past 8 blank lines
+def test_the_output_before_the_tail_is_the_output_without_it(tmp_path, repeats):
+    public = _tree(tmp_path, SMALL)
+    # Headers already read make no text: the end of the output differs by blank lines.
+    main = ["a.h"] + ["a.h"] * repeats
+    plain = pp.run_cpp("cpp", "x86_64", "tools", public, main)
+    tailed = pp.run_cpp("cpp", "x86_64", "tools", public, main, ["b.h", "c.h"])
+    assert not plain.errors
+    assert tailed.text == plain.text
+    # each tail header meets its own #error (b.h first: c.h includes it)
+    assert set(tailed.errors) == {"b.h", "c.h"}
+    assert "b is refused" in tailed.errors["b.h"] and "c is refused" in tailed.errors["c.h"]
+
+
+def _models(files, arch, profile, tmp: Path, guess: bool, roots=None):
+    staged = pipeline.stage(files, tmp)
+    return pipeline.run(files, arch, profile, "cpp", tmp, SegmentParser(), None, staged, roots)
+
+
+@pytest.mark.parametrize("profile", ["tools", "guest", "guest-latest"])
+def test_guessed_rejections_give_the_plain_model_on_the_real_tree(xen_tree, tmp_path, monkeypatch,
+                                                                  profile):
+    files = sources.from_tree(xen_tree).files
+    runs: list[tuple[list[str], list[str]]] = []
+    real = pp.run_cpp
+
+    def counted(cpp, arch, prof, public, headers, tail=()):
+        runs.append((list(headers), list(tail)))
+        return real(cpp, arch, prof, public, headers, tail)
+
+    monkeypatch.setattr(pp, "run_cpp", counted)
+    for arch in ARCHES:
+        # the plain way: no guess at all
+        monkeypatch.setattr(pipeline, "_REJECTED", {})
+        monkeypatch.setattr(pipeline, "_TOOLS_ONLY", {})
+        with monkeypatch.context() as m:
+            m.setattr(pipeline, "_likely_rejected", lambda *a: set())
+            runs.clear()
+            plain = _models(files, arch, profile, tmp_path / f"p-{arch}", False)
+            plain_runs = [r for r in runs if len(r[0]) > 2]  # not the tools-only probes
+        # the guess an earlier pass left (and, in a guest view, domctl.h's own #error)
+        runs.clear()
+        guessed = _models(files, arch, profile, tmp_path / f"g-{arch}", True)
+        guessed_runs = [r for r in runs if len(r[0]) > 2]
+        assert guessed.to_json() == plain.to_json(), (arch, profile)
+        rejected = set(guessed.not_applicable) | {f.header for f in guessed.failed}
+        assert rejected, (arch, profile)  # dom0_ops.h in tools, domctl.h/sysctl.h in guests
+        assert len(plain_runs) >= 2
+        if profile != "tools" or pipeline._REJECTED.get("tools"):
+            assert len(guessed_runs) == 1, (arch, profile, guessed_runs)
+            assert set(guessed_runs[0][1]) <= rejected
+
+
+def test_a_wrong_guess_costs_a_run_not_a_result(xen_tree, tmp_path, monkeypatch):
+    files = sources.from_tree(xen_tree).files
+    monkeypatch.setattr(pipeline, "_REJECTED", {})
+    plain = _models(files, "x86_64", "tools", tmp_path / "p", False)
+    # vcpu.h is fine, dom0_ops.h is not: the guess is half wrong
+    monkeypatch.setattr(pipeline, "_REJECTED", {"tools": frozenset({"vcpu.h", "dom0_ops.h"})})
+    guessed = _models(files, "x86_64", "tools", tmp_path / "g", True)
+    assert guessed.to_json() == plain.to_json()
+    assert "vcpu.h" in guessed.headers and "dom0_ops.h" in {f.header for f in guessed.failed}
+    assert pipeline._REJECTED["tools"] == {"dom0_ops.h"}  # the next guess is the right one
+
+
+def test_partial_guest_views_with_guesses_equal_the_plain_ones(xen_tree, tmp_path, monkeypatch):
+    files = sources.from_tree(xen_tree).files
+    roots = ["arch-x86/hvm/save.h", "vcpu.h"]  # hvm/save.h comes in with domctl.h, refused
+    for profile in ("guest", "guest-latest"):
+        monkeypatch.setattr(pipeline, "_REJECTED", {})
+        with monkeypatch.context() as m:
+            m.setattr(pipeline, "_likely_rejected", lambda *a: set())
+            plain = _models(files, "x86_64", profile, tmp_path / f"p-{profile}", False, roots)
+        guessed = _models(files, "x86_64", profile, tmp_path / f"g-{profile}", True, roots)
+        assert guessed.to_json() == plain.to_json()
+        assert "domctl.h" in guessed.not_applicable
+
+
+def test_staged_copies_are_kept_per_content_and_removed_at_the_end(xen_tree, tmp_path):
+    files = dict(sources.from_tree(xen_tree).files)
+    api._unstage()
+    first, _ = api._staged(files)
+    again, _ = api._staged(dict(files))
+    assert again == first and first.is_dir()
+    files["xen.h"] = files["xen.h"] + b"\n/* another snapshot */\n"
+    other, _ = api._staged(files)
+    assert other != first
+    api._unstage()
+    assert not first.exists() and not other.exists()
+
+
+def test_the_guesses_survive_the_process_in_the_cache(tmp_path, monkeypatch):
+    path = tmp_path / "cpp-rejects.json"
+    monkeypatch.setattr(pipeline, "_REJECTED", {})
+    save = pipeline.remember_rejected(path)
+    pipeline._REJECTED["tools"] = frozenset({"dom0_ops.h"})
+    save()
+    monkeypatch.setattr(pipeline, "_REJECTED", {})
+    pipeline.remember_rejected(path)
+    assert pipeline._REJECTED == {"tools": {"dom0_ops.h"}}
+    path.write_text("not json")
+    monkeypatch.setattr(pipeline, "_REJECTED", {})
+    pipeline.remember_rejected(path)()  # unreadable: no guess, and nothing to write
+    assert pipeline._REJECTED == {}
+
+
+def _staged_here() -> int:
+    return len(api._STAGED)
+
+
+def test_a_forked_worker_stages_its_own_copy(xen_tree):
+    """cpp writes its wrapper into the staged copy: a worker forked after this process
+    staged a snapshot must not write into the same one (it did, and an arm64 pass read
+    x86 headers)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    api._staged(dict(sources.from_tree(xen_tree).files))
+    assert api._STAGED
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        assert pool.submit(_staged_here).result() == 0
+    api._unstage()
