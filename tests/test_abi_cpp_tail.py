@@ -159,3 +159,18 @@ def test_a_forked_worker_stages_its_own_copy(xen_tree):
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
         assert pool.submit(_staged_here).result() == 0
     api._unstage()
+
+
+def test_a_fatal_error_before_the_tail_is_no_guess(tmp_path, monkeypatch):
+    """cpp stops at a missing include: the tail is never reached, and the pass runs again
+    the plain way (it once stopped with "cpp's output lacks the tail mark")."""
+    public = _tree(tmp_path, {**SMALL, "d.h": '#include "gone.h"\nint d;\n'})
+    run = pp.run_cpp("cpp", "x86_64", "tools", public, ["a.h", "d.h"], ["b.h"])
+    assert not run.reached_tail and set(run.errors) == {"d.h"}
+    staged = pipeline.Staged(public, {}, "")
+    files = {h: (public / h).read_bytes() for h in ("a.h", "b.h", "c.h", "d.h")}
+    monkeypatch.setattr(pipeline, "_REJECTED", {"tools": frozenset({"b.h", "c.h"})})
+    result = pipeline.c_pass(files, "x86_64", "tools", "cpp", tmp_path, SegmentParser(), None,
+                             staged)
+    assert result.headers == ("a.h",)
+    assert {f.header for f in result.failed} == {"b.h", "c.h", "d.h"}

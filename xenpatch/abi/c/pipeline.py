@@ -119,7 +119,7 @@ def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: P
         tail = pp.order_headers(files, sorted(guess))[::-1]
         with clock.stage("cpp"):
             run = pp.run_cpp(cpp, arch, profile, public, todo, tail)
-        if tail and set(run.errors) != set(tail):
+        if tail and (not run.reached_tail or set(run.errors) != set(tail)):
             todo, guess = todo + tail, set()  # a wrong guess: this round again without it
             continue
         if run.errors:

@@ -56,6 +56,8 @@ class CppRun:
 
     text: str  # cpp -dD output
     errors: Mapping[str, str]  # header -> first error, one line "header:line:col: message"
+    # with a TAIL: whether cpp got to it (a fatal error before it, "No such file", stops cpp)
+    reached_tail: bool = True
 
 
 def stage(files: Mapping[str, bytes], root: Path) -> Path:
@@ -144,6 +146,8 @@ def run_cpp(cpp: str, arch: str, profile: str, public: Path, headers: Sequence[s
         last = (stderr.strip().splitlines() or ["no output"])[-1]
         raise EnvironmentFailure(f"{cpp} exited {result.returncode}: {last}")
     out = _before_tail(result.stdout) if tail else result.stdout
+    if out is None:
+        return CppRun("", errors, reached_tail=False)
     try:
         text = out.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -157,12 +161,13 @@ def run_cpp(cpp: str, arch: str, profile: str, public: Path, headers: Sequence[s
 _PLAIN_WRAPPER_MARKER = re.compile(rb'^# \d+ "' + re.escape(WRAPPER.encode()) + rb'"$')
 
 
-def _before_tail(out: bytes) -> bytes:
+def _before_tail(out: bytes) -> bytes | None:
     """OUT up to the tail mark, as cpp writes it when the wrapper ends there: without the
-    blank lines and the wrapper's line marker it puts before the next line it copies."""
+    blank lines and the wrapper's line marker it puts before the next line it copies (None:
+    cpp stopped before the mark)."""
     cut = out.find(b"\n" + TAIL_MARK.encode() + b"\n")
     if cut < 0:
-        raise EnvironmentFailure(f"{WRAPPER}: cpp's output lacks the tail mark")
+        return None
     lines = out[:cut + 1].split(b"\n")
     lines.pop()  # the empty string after the last newline
     while lines and (not lines[-1] or _PLAIN_WRAPPER_MARKER.match(lines[-1])):
