@@ -48,9 +48,10 @@ import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .diff import Change, diff_models
-from .model import AbiModel, ArchModel
+from .model import AbiModel, ArchModel, Macro
 
 # The version macros of tools-only interfaces (domctl.h, sysctl.h, vm_event.h, platform.h,
 # xen-mca.h, flask_op.h, hvm_op.h's altp2m): not __XEN_LATEST_INTERFACE_VERSION__.
@@ -176,6 +177,36 @@ def _key(ch: Change) -> tuple[str, str, str | None]:
     return (ch.kind, ch.name, ch.field)
 
 
+def _fold(name: str) -> str:
+    return name.replace("_", "").lower()
+
+
+# What ``_alias_of`` and ``_version_macro`` derive from a whole model, once per model (by
+# identity: a model's hash would walk all of it), the model kept so its id stays its own.
+_DERIVED: dict[tuple[str, int], tuple[object, Any]] = {}
+
+
+def _once(what: str, model: object, make: Callable[[], Any]) -> Any:
+    key = (what, id(model))
+    hit = _DERIVED.get(key)
+    if hit is None or hit[0] is not model:
+        if len(_DERIVED) >= 32:
+            _DERIVED.clear()
+        hit = _DERIVED[key] = (model, make())
+    return hit[1]
+
+
+def _folded(arch: ArchModel) -> dict[str, tuple[Macro, ...]]:
+    """ARCH's macros by name without case and underscores."""
+    def make() -> dict[str, tuple[Macro, ...]]:
+        out: dict[str, list[Macro]] = {}
+        for m in arch.macros:
+            out.setdefault(_fold(m.name), []).append(m)
+        return {k: tuple(v) for k, v in out.items()}
+    result: dict[str, tuple[Macro, ...]] = _once("folded", arch, make)
+    return result
+
+
 def _alias_of(ch: Change, old: AbiModel, new: AbiModel) -> str | None:
     """For a removed macro: the macro that stays and that it was another name for."""
     for arch in ch.arches:
@@ -186,12 +217,23 @@ def _alias_of(ch: Change, old: AbiModel, new: AbiModel) -> str | None:
         m = _IDENT.match(gone.expr)
         if m and m.group(1) in b.macro_map:
             return m.group(1)
-        folded = ch.name.replace("_", "").lower()
-        for other in b.macro_map.values():
-            if other.name != ch.name and other.name.replace("_", "").lower() == folded \
-                    and other.value is not None and other.value == gone.value:
+        for other in _folded(b).get(_fold(ch.name), ()):
+            if other.name != ch.name and other.value is not None and other.value == gone.value:
                 return other.name
     return None
+
+
+def _version_table(new: AbiModel) -> dict[str, tuple[str, int | None]]:
+    """Header -> the ``*_INTERFACE_VERSION`` it defines and its value."""
+    def make() -> dict[str, tuple[str, int | None]]:
+        table: dict[str, tuple[str, int | None]] = {}
+        for arch in new.arches:
+            for m in arch.macros:
+                if _VERSION_MACRO.match(m.name):
+                    table.setdefault(m.header, (m.name, m.value))
+        return table
+    result: dict[str, tuple[str, int | None]] = _once("versions", new, make)
+    return result
 
 
 def _version_macro(ch: Change, new: AbiModel) -> tuple[str, int | None, str] | None:
@@ -199,11 +241,7 @@ def _version_macro(ch: Change, new: AbiModel) -> tuple[str, int | None, str] | N
     header defines; else the one whose prefix it has (XEN_DOMCTL_CONFIG_* in arch-arm.h:
     XEN_DOMCTL_); else, for a record, the one of a header whose records contain it
     (xen_arch_domainconfig, in arch-x86/xen.h, is xen_domctl_createdomain's ``arch``)."""
-    table: dict[str, tuple[str, int | None]] = {}
-    for arch in new.arches:
-        for m in arch.macros:
-            if _VERSION_MACRO.match(m.name):
-                table.setdefault(m.header, (m.name, m.value))
+    table = _version_table(new)
     if ch.header in table:
         return (*table[ch.header], "")
     leaf = ch.name.split()[-1].lower()

@@ -58,7 +58,6 @@ class Declarations:
         self.types: dict[str, TypeInfo] = {}
         self._done: dict[int, CType] = {}
         self._spelled: dict[str, CType | None] | None = None  # type_named, once visited
-        self._literals: dict[str, tuple[int, IntType]] = {}  # const() of texts without names
 
     # -- the walk ------------------------------------------------------------------
     def visit(self, ast: c_ast.FileAST) -> None:
@@ -234,7 +233,7 @@ class Declarations:
         # Most are a lone constant ("[16]"), its text at hand, and the same few again and
         # again: one without names means the same all through the translation unit.
         text = node.value if isinstance(node, c_ast.Constant) else _C_TEXT.visit(node)
-        known = self._literals.get(text)
+        known = _LITERALS.get((self.target, text))
         if known is not None:
             return known
         tokens = tokenize(text)
@@ -243,7 +242,9 @@ class Declarations:
         except NotConstant as e:
             raise LayoutError(str(e)) from e
         if not any(t.kind == "ident" for t in tokens):
-            self._literals[text] = (found.value, found.type)
+            if len(_LITERALS) > 100_000:
+                _LITERALS.clear()
+            _LITERALS[(self.target, text)] = (found.value, found.type)
         return found.value, found.type
 
     # -- TypeEnv (xenpatch.abi.c.cdefs) -------------------------------------------------
@@ -337,6 +338,9 @@ class Declarations:
         return ctype
 
 
+# const() of texts without names, by target: the same on every pass of this process (the
+# enumerators of cpufeatureset.h, array sizes), whatever the headers around them.
+_LITERALS: dict[tuple[Target, str], tuple[int, IntType]] = {}
 _C_TEXT = c_generator.CGenerator()  # an expression node back to C text, for ``cexpr``
 _STEP = re.compile(r"\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*(-?\d+)\s*\])\s*")
 _TYPE_TOKEN = re.compile(r"[A-Za-z_]\w*|\*|\[\s*(?:0[xX][0-9a-fA-F]+|\d+)?\s*\]")
