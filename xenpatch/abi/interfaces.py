@@ -283,8 +283,11 @@ def judge(changes: Sequence[Change], old: Side, new: Side,
     # The legacy view only matters for a stable break (is it guarded?) and for a change
     # guest-latest does not see in a header the guest views parse (a name old guests
     # alone keep); domctl.h-only changes do without it (measured: a third of a history).
+    # A removed alias is rated without it: guest-latest has it, and it stays compatible.
     guest_headers = {h for view in latest_views for a in view.arches for h in a.headers}
-    need_legacy = any((_key(c) in latest and c.severity == "breaking")
+    need_legacy = any((_key(c) in latest and c.severity == "breaking"
+                       and not (c.kind == "macro-removed"
+                                and _alias_of(c, old.model("tools"), new.model("tools"))))
                       or (_key(c) not in latest and c.header in guest_headers) for c in changes)
     legacy_views = (old.view("guest", roots), new.view("guest", roots)) if need_legacy else None
     legacy = {_key(c) for c in diff_models(*legacy_views)} if legacy_views else set()
