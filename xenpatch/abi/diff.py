@@ -164,7 +164,7 @@ def _diff_types(old: ArchModel, new: ArchModel, skip: set[str],
         if a.align != b.align:
             out.append(Change("type-align-changed", "breaking", name, arch, b.header, b.line,
                               a.align, b.align))
-        if a.kind != "enum":
+        if a.kind != "enum" and a.fields != b.fields:  # equal fields: no field changes
             out += _diff_fields(a, b, arch)
     return out
 

@@ -190,7 +190,7 @@ def _once(what: str, model: object, make: Callable[[], Any]) -> Any:
     key = (what, id(model))
     hit = _DERIVED.get(key)
     if hit is None or hit[0] is not model:
-        if len(_DERIVED) >= 32:
+        if len(_DERIVED) >= 8:  # one judgement needs 5 (4 arches and the model)
             _DERIVED.clear()
         hit = _DERIVED[key] = (model, make())
     return hit[1]
