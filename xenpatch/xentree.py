@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import fetchxen
 from .config import Config
-from .fetchxen import default_cache
 
 FETCHED = "xen-4.17"  # fetchxen's name for the whole tree
 
 
 def fetched_path() -> Path:
     """Where ``xenpatch fetch-xen`` keeps the tree (``fetchxen.default_cache()``)."""
+    from .fetchxen import default_cache  # the fetcher only when a command needs it
+
     return default_cache() / FETCHED
 
 
@@ -39,4 +39,6 @@ def resolve(config: Config) -> Path:
 
 def fetch() -> Path:
     """The fetched tree, fetched first when it is not there (``xenpatch fetch-xen xen-4.17``)."""
+    from . import fetchxen
+
     return fetchxen.fetch(FETCHED)
