@@ -230,6 +230,8 @@ def _tools_only(cpp: str, arch: str, public: Path, header: str, digest: str = ""
     first = ["xen.h"] if (public / "xen.h").is_file() and header != "xen.h" else []
     answer = not pp.run_cpp(cpp, arch, "tools", public, [*first, header]).errors
     if digest:
+        if len(_TOOLS_ONLY) > 4096:  # a watch bot's process lives long
+            _TOOLS_ONLY.clear()
         _TOOLS_ONLY[key] = answer
     return answer
 
