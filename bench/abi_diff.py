@@ -151,6 +151,7 @@ def main() -> None:
                 w_out.append((w, w_summary))
             # The engine alone, in this process: the tools view of both sides and the diff
             # (what abidiff is compared with: no guest views, no release tag).
+            api.forget()  # cold: nothing from an earlier run in this process or its workers
             start = time.perf_counter()
             models = [api.dump(s, ARCHES, "tools", cache_dir=tmp / f"models-{run}") for s in srcs]
             found = diff.diff_models(*models)

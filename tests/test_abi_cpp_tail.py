@@ -174,3 +174,17 @@ def test_a_fatal_error_before_the_tail_is_no_guess(tmp_path, monkeypatch):
                              staged)
     assert result.headers == ("a.h",)
     assert {f.header for f in result.failed} == {"b.h", "c.h", "d.h"}
+
+
+def test_forget_leaves_a_process_as_it_started(xen_tree, tmp_path):
+    """A benchmark's cold run: nothing of an earlier dump is kept (it once measured a
+    "cold" second run at 0.04 s: the models were still in memory)."""
+    from xenpatch.abi.c import declare, macros
+
+    src = sources.from_tree(xen_tree)
+    api.dump(src, ("x86_64",), cache_dir=tmp_path / "a")
+    assert api._RECENT and api._STAGED and declare._LITERALS and pipeline._REJECTED
+    api.forget()
+    assert not (api._RECENT or api._STAGED or api._PARSERS or api._WORKERS)
+    assert not (declare._LITERALS or pipeline._REJECTED or pipeline._TOOLS_ONLY)
+    assert not macros.MEMO.values

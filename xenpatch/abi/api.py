@@ -160,6 +160,21 @@ def _worker(group: Sequence[str]) -> Executor:
     return _WORKERS[key]
 
 
+def forget() -> None:
+    """Drop all this process keeps between dumps (models, parsed pieces, staged copies,
+    memos, guesses) and stop the workers: what a benchmark's cold run starts from."""
+    from .c import declare, macros, pipeline
+
+    shutdown_workers()
+    _RECENT.clear()
+    _PARSERS.clear()
+    _unstage()
+    pipeline._REJECTED.clear()
+    pipeline._TOOLS_ONLY.clear()
+    declare._LITERALS.clear()
+    macros.MEMO = macros.Memo()
+
+
 def shutdown_workers() -> None:
     """Stop the worker processes (at exit; a test that counts processes may call it)."""
     for pool in _WORKERS.values():
