@@ -167,7 +167,7 @@ def test_a_fatal_error_before_the_tail_is_no_guess(tmp_path, monkeypatch):
     public = _tree(tmp_path, {**SMALL, "d.h": '#include "gone.h"\nint d;\n'})
     run = pp.run_cpp("cpp", "x86_64", "tools", public, ["a.h", "d.h"], ["b.h"])
     assert not run.reached_tail and set(run.errors) == {"d.h"}
-    staged = pipeline.Staged(public, {}, "")
+    staged = pipeline.Staged(public, {})
     files = {h: (public / h).read_bytes() for h in ("a.h", "b.h", "c.h", "d.h")}
     monkeypatch.setattr(pipeline, "_REJECTED", {"tools": frozenset({"b.h", "c.h"})})
     result = pipeline.c_pass(files, "x86_64", "tools", "cpp", tmp_path, SegmentParser(), None,
@@ -188,3 +188,29 @@ def test_forget_leaves_a_process_as_it_started(xen_tree, tmp_path):
     assert not (api._RECENT or api._STAGED or api._PARSERS or api._WORKERS)
     assert not (declare._LITERALS or pipeline._REJECTED or pipeline._TOOLS_ONLY)
     assert not macros.MEMO.values
+
+
+def test_the_tools_only_probe_is_kept_by_what_it_reads(xen_tree, tmp_path, monkeypatch):
+    """domctl.h's probe (xen.h and domctl.h in the tools profile) is asked again by the
+    other guest view and by the next snapshot of a history: it is run once for the same
+    headers, and again when one of those it reads changed."""
+    files = dict(sources.from_tree(xen_tree).files)
+    probes: list[list[str]] = []
+    real = pp.run_cpp
+
+    def counted(cpp, arch, prof, public, headers, tail=()):
+        if prof == "tools" and len(headers) == 2:
+            probes.append(list(headers))
+        return real(cpp, arch, prof, public, headers, tail)
+
+    monkeypatch.setattr(pp, "run_cpp", counted)
+    monkeypatch.setattr(pipeline, "_TOOLS_ONLY", {})
+    outside = dict(files, **{"io/ring.h": files["io/ring.h"] + b"\n/* another commit */\n"})
+    inside = dict(files, **{"xen.h": files["xen.h"] + b"\n/* another commit */\n"})
+    seen = []
+    for i, snapshot in enumerate([files, files, outside, inside]):
+        probes.clear()
+        model = _models(snapshot, "x86_64", "guest", tmp_path / f"s{i}", True)
+        assert "domctl.h" in model.not_applicable
+        seen.append(sum(h == ["xen.h", "domctl.h"] for h in probes))
+    assert seen == [1, 0, 0, 1]

@@ -266,7 +266,7 @@ def _staged(files: Mapping[str, bytes]) -> tuple[Path, pipeline.Staged]:
             _at_exit(_unstage)
         tmp = Path(tempfile.mkdtemp(prefix="xenpatch-abi-", dir=fast.scratch_dir()))
         try:
-            hit = (tmp, pipeline.stage(files, tmp, digest))
+            hit = (tmp, pipeline.stage(files, tmp))
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -60,10 +60,10 @@ class Staged:
 
     public: Path
     unsafe: Mapping[str, str]  # header -> reason (preprocess.unsafe_includes)
-    digest: str  # of FILES
 
 
 def digest(files: Mapping[str, bytes]) -> str:
+    """The content of FILES, paths included (``api._staged``, ``_closure``)."""
     h = hashlib.blake2b(digest_size=16)
     for rel, data in sorted(files.items()):
         h.update(b"%s\0%d\0" % (rel.encode(), len(data)))
@@ -71,11 +71,10 @@ def digest(files: Mapping[str, bytes]) -> str:
     return h.hexdigest()
 
 
-def stage(files: Mapping[str, bytes], tmp: Path, known: str | None = None) -> Staged:
-    """FILES staged under TMP (KNOWN: their ``digest``, when the caller has it)."""
+def stage(files: Mapping[str, bytes], tmp: Path) -> Staged:
     unsafe = pp.unsafe_includes(files)
     return Staged(pp.stage({h: d for h, d in files.items() if h not in unsafe}, tmp / "staged"),
-                  unsafe, known or digest(files))
+                  unsafe)
 
 
 def run(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path,
@@ -129,8 +128,9 @@ def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: P
                 if header in todo:
                     todo.remove(header)
                 rejected.add(header)
-                if profile != "tools" and _tools_only(cpp, arch, public, header,
-                                                          staged.digest):
+                if profile != "tools" and _tools_only(
+                        cpp, arch, public, header,
+                        {h: d for h, d in files.items() if h not in staged.unsafe}):
                     not_applicable.append(header)
                 else:
                     failed[header] = error
@@ -216,24 +216,41 @@ def _likely_rejected(files: Mapping[str, bytes], profile: str, todo: Sequence[st
     return guess & set(todo)
 
 
-# ``_tools_only``'s answers, per staged directory (``Staged.digest``: the files' content)
+# ``_tools_only``'s answers, by what cpp reads for them (``_closure``): the other guest
+# view of the snapshot asks again, and so does the next commit of a history that left
+# domctl.h and what it includes alone.
 _TOOLS_ONLY: dict[tuple[str, str, str, str], bool] = {}
 
 
-def _tools_only(cpp: str, arch: str, public: Path, header: str, digest: str = "") -> bool:
+def _tools_only(cpp: str, arch: str, public: Path, header: str,
+                files: Mapping[str, bytes] | None = None) -> bool:
     """Whether HEADER, which stopped cpp in a guest profile, preprocesses for the tools
     (after xen.h, as every header expects): a tools-only header (domctl.h, sysctl.h).
-    With DIGEST (the staged files' content), an answer is kept for the other guest view."""
-    key = (digest, cpp, arch, header)
-    if digest and key in _TOOLS_ONLY:
-        return _TOOLS_ONLY[key]
+    With FILES (what is staged in PUBLIC), the answer is kept for the same headers."""
     first = ["xen.h"] if (public / "xen.h").is_file() and header != "xen.h" else []
+    key = ("", cpp, arch, header) if files is None else \
+        (_closure(files, [*first, header]), cpp, arch, header)
+    if files is not None and key in _TOOLS_ONLY:
+        return _TOOLS_ONLY[key]
     answer = not pp.run_cpp(cpp, arch, "tools", public, [*first, header]).errors
-    if digest:
+    if files is not None:
         if len(_TOOLS_ONLY) > 4096:  # a watch bot's process lives long
             _TOOLS_ONLY.clear()
         _TOOLS_ONLY[key] = answer
     return answer
+
+
+def _closure(files: Mapping[str, bytes], headers: Sequence[str]) -> str:
+    """A digest of HEADERS and every header they may include, directly or not, with their
+    paths: all cpp can read for them from the staged FILES."""
+    seen: set[str] = set()
+    todo = [h for h in headers if h in files]
+    while todo:
+        rel = todo.pop()
+        if rel not in seen:
+            seen.add(rel)
+            todo += pp.include_candidates(files, rel)
+    return digest({rel: files[rel] for rel in seen})
 
 
 def _nearest_root(split: pp.Split, header: str, line: int) -> str | None:

@@ -343,6 +343,18 @@ def _includes(files: Mapping[str, bytes], rel: str) -> list[str]:
     return out
 
 
+def include_candidates(files: Mapping[str, bytes], rel: str) -> list[str]:
+    """Every header of FILES an ``#include`` of REL could read, next to REL or under
+    public/ (both when both are there: a superset of what cpp reads)."""
+    out = []
+    for name in _include_names(files[rel]):
+        for base in (posixpath.dirname(rel), ""):
+            target = posixpath.normpath(posixpath.join(base, name))
+            if target in files and target != rel:
+                out.append(target)
+    return out
+
+
 _INCLUDE_NAMES: dict[bytes, tuple[str, ...]] = {}
 
 
