@@ -10,6 +10,7 @@ wrong guess must cost a run, never a result.  Real cpp, the real 4.17.5 tree.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -215,3 +216,33 @@ def test_the_tools_only_probe_is_kept_by_what_it_reads(xen_tree, tmp_path, monke
         assert "domctl.h" in model.not_applicable
         seen.append(sum(h == ["xen.h", "domctl.h"] for h in probes))
     assert seen == [1, 0, 0, 1]
+
+
+def test_staged_copies_of_a_killed_process_are_swept(xen_tree, tmp_path, monkeypatch):
+    """A process killed with SIGKILL (the watch bot's restart test does it) leaves its
+    staged copies; the next process that stages removes those whose process is gone,
+    and no one else's."""
+    import subprocess
+    import sys
+
+    from xenpatch.abi.c import fast
+
+    import tempfile
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # gettempdir() caches $TMPDIR
+    assert fast.scratch_dir() is None
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    dead = tmp_path / f"xenpatch-abi-{gone}-abcd"
+    alive = tmp_path / f"xenpatch-abi-{os.getppid()}-abcd"
+    other = tmp_path / "xenpatch-abi-notmine"
+    for d in (dead, alive, other):
+        (d / "staged").mkdir(parents=True)
+    monkeypatch.setattr(api, "_HOOKED", None)
+    monkeypatch.setattr(api, "_STAGED", {})
+    tmp, _ = api._staged(dict(sources.from_tree(xen_tree).files))
+    assert not dead.exists() and alive.exists() and other.exists()
+    assert tmp.parent == tmp_path and tmp.name.startswith(f"xenpatch-abi-{os.getpid()}-")
+    api._unstage()
+    assert not tmp.exists()

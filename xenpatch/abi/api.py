@@ -262,9 +262,13 @@ def _staged(files: Mapping[str, bytes]) -> tuple[Path, pipeline.Staged]:
     digest = pipeline.digest(files)
     hit = _STAGED.pop(digest, None)
     if hit is None:
-        if not _STAGED:
+        global _HOOKED
+        if _HOOKED != os.getpid():
+            _HOOKED = os.getpid()
             _at_exit(_unstage)
-        tmp = Path(tempfile.mkdtemp(prefix="xenpatch-abi-", dir=fast.scratch_dir()))
+            _sweep(fast.scratch_dir())
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_STAGED_PREFIX}{os.getpid()}-",
+                                    dir=fast.scratch_dir()))
         try:
             hit = (tmp, pipeline.stage(files, tmp))
         except BaseException:
@@ -274,6 +278,29 @@ def _staged(files: Mapping[str, bytes]) -> tuple[Path, pipeline.Staged]:
     while len(_STAGED) > MAX_STAGED:
         shutil.rmtree(_STAGED.pop(next(iter(_STAGED)))[0], ignore_errors=True)
     return hit
+
+
+_STAGED_PREFIX = "xenpatch-abi-"
+_HOOKED: int | None = None  # the process whose exit removes its staged copies
+
+
+def _sweep(where: str | None) -> None:
+    """Remove the staged copies of processes that are gone: one killed (SIGKILL, the OOM
+    killer: a watch bot) cannot remove its own, and they sit in /dev/shm, in memory."""
+    import shutil
+    import tempfile
+
+    base = Path(where or tempfile.gettempdir())
+    for path in base.glob(f"{_STAGED_PREFIX}*-*"):
+        pid = path.name[len(_STAGED_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or not path.is_dir():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:  # alive, someone else's
+            continue
 
 
 def _unstage() -> None:
