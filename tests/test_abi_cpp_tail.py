@@ -224,10 +224,9 @@ def test_staged_copies_of_a_killed_process_are_swept(xen_tree, tmp_path, monkeyp
     and no one else's."""
     import subprocess
     import sys
+    import tempfile
 
     from xenpatch.abi.c import fast
-
-    import tempfile
 
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # gettempdir() caches $TMPDIR
