@@ -330,29 +330,25 @@ def with_includers(files: Mapping[str, bytes], roots: Collection[str]) -> set[st
     return out
 
 
-def _includes(files: Mapping[str, bytes], rel: str) -> list[str]:
+def _includes(files: Mapping[str, bytes], rel: str, every: bool = False) -> list[str]:
     """The headers of FILES that REL's ``#include`` lines name (relative to REL's directory
-    first, then to public/, as cpp's quote search with ``-I public`` finds them)."""
+    first, then to public/, as cpp's quote search with ``-I public`` finds them; EVERY:
+    both when both are there)."""
     out = []
     for name in _include_names(files[rel]):
         for base in (posixpath.dirname(rel), ""):
             target = posixpath.normpath(posixpath.join(base, name))
             if target in files and target != rel:
                 out.append(target)
-                break
+                if not every:
+                    break
     return out
 
 
 def include_candidates(files: Mapping[str, bytes], rel: str) -> list[str]:
     """Every header of FILES an ``#include`` of REL could read, next to REL or under
-    public/ (both when both are there: a superset of what cpp reads)."""
-    out = []
-    for name in _include_names(files[rel]):
-        for base in (posixpath.dirname(rel), ""):
-            target = posixpath.normpath(posixpath.join(base, name))
-            if target in files and target != rel:
-                out.append(target)
-    return out
+    public/: a superset of what cpp reads."""
+    return _includes(files, rel, every=True)
 
 
 _INCLUDE_NAMES: dict[bytes, tuple[str, ...]] = {}
