@@ -171,6 +171,7 @@ def forget() -> None:
     _unstage()
     pipeline._REJECTED.clear()
     pipeline._TOOLS_ONLY.clear()
+    pipeline._REFUSES.clear()
     declare._LITERALS.clear()
     macros.MEMO = macros.Memo()
 

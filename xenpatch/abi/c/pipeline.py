@@ -212,8 +212,22 @@ def _likely_rejected(files: Mapping[str, bytes], profile: str, todo: Sequence[st
     """The headers of TODO cpp is likely to reject in PROFILE: a guess, checked by the run."""
     guess = set(_REJECTED.get(profile, ()))
     if profile != "tools":
-        guess |= {h for h in todo if _TOOLS_GUARD.search(files[h])}
+        guess |= {h for h in todo if _refuses_guests(files[h])}
     return guess & set(todo)
+
+
+_REFUSES: dict[bytes, bool] = {}
+
+
+def _refuses_guests(data: bytes) -> bool:
+    """Whether a header's text opens the ``#error`` block of ``_TOOLS_GUARD`` (memoised by
+    content: every guest pass asks for every header, 5 ms a pass unmemoised)."""
+    found = _REFUSES.get(data)
+    if found is None:
+        if len(_REFUSES) > 4096:
+            _REFUSES.clear()
+        found = _REFUSES[data] = _TOOLS_GUARD.search(data) is not None
+    return found
 
 
 # ``_tools_only``'s answers, by what cpp reads for them (``_closure``): the other guest
