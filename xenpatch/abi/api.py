@@ -224,11 +224,10 @@ def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str,
     CACHE_DIR."""
     from .c import fast, pipeline
     from .modelcache import arch_text
+    from .segments import SegmentCache
 
     clock = clock or pipeline.Clock()
     parser = _parser(cache_dir)
-    from .segments import SegmentCache
-
     guesses = pipeline.remember_rejected(SegmentCache.under(cache_dir).path.with_name(
         "cpp-rejects.json"))
     out: list[tuple[str, ArchModel | None, str]] = []

@@ -231,7 +231,7 @@ class Declarations:
         the macros' evaluator (``cexpr``) over the expression's C text, with these
         declarations as its TypeEnv."""
         # Most are a lone constant ("[16]"), its text at hand, and the same few again and
-        # again: one without names means the same all through the translation unit.
+        # again: one without names means the same on every pass of the target (_LITERALS).
         text = node.value if isinstance(node, c_ast.Constant) else _C_TEXT.visit(node)
         known = _LITERALS.get((self.target, text))
         if known is not None:

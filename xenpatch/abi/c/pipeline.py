@@ -122,15 +122,14 @@ def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: P
             todo, guess = todo + tail, set()  # a wrong guess: this round again without it
             continue
         if run.errors:
+            staged_files = {h: d for h, d in files.items() if h not in staged.unsafe}
             for header, error in run.errors.items():
                 if header not in todo and header not in tail:
                     raise InputError(f"{pp.WRAPPER}: cpp failed: {error}")
                 if header in todo:
                     todo.remove(header)
                 rejected.add(header)
-                if profile != "tools" and _tools_only(
-                        cpp, arch, public, header,
-                        {h: d for h, d in files.items() if h not in staged.unsafe}):
+                if profile != "tools" and _tools_only(cpp, arch, public, header, staged_files):
                     not_applicable.append(header)
                 else:
                     failed[header] = error
@@ -237,21 +236,17 @@ _TOOLS_ONLY: dict[tuple[str, str, str, str], bool] = {}
 
 
 def _tools_only(cpp: str, arch: str, public: Path, header: str,
-                files: Mapping[str, bytes] | None = None) -> bool:
+                files: Mapping[str, bytes]) -> bool:
     """Whether HEADER, which stopped cpp in a guest profile, preprocesses for the tools
     (after xen.h, as every header expects): a tools-only header (domctl.h, sysctl.h).
-    With FILES (what is staged in PUBLIC), the answer is kept for the same headers."""
+    FILES: what is staged in PUBLIC; the answer is kept for the same headers."""
     first = ["xen.h"] if (public / "xen.h").is_file() and header != "xen.h" else []
-    key = ("", cpp, arch, header) if files is None else \
-        (_closure(files, [*first, header]), cpp, arch, header)
-    if files is not None and key in _TOOLS_ONLY:
-        return _TOOLS_ONLY[key]
-    answer = not pp.run_cpp(cpp, arch, "tools", public, [*first, header]).errors
-    if files is not None:
+    key = (_closure(files, [*first, header]), cpp, arch, header)
+    if key not in _TOOLS_ONLY:
         if len(_TOOLS_ONLY) > 4096:  # a watch bot's process lives long
             _TOOLS_ONLY.clear()
-        _TOOLS_ONLY[key] = answer
-    return answer
+        _TOOLS_ONLY[key] = not pp.run_cpp(cpp, arch, "tools", public, [*first, header]).errors
+    return _TOOLS_ONLY[key]
 
 
 def _closure(files: Mapping[str, bytes], headers: Sequence[str]) -> str:
