@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..model import Macro
-from .cdefs import Define, TypeEnv
+from .cdefs import Define, IntType, TypeEnv
 from .cexpr import NotConstant, Token, evaluate, tokenize
 
 # Bound on the tokens one expansion may produce: headers under review are untrusted.
@@ -290,13 +290,13 @@ class Memo:
         self.values: dict[tuple[str, tuple[str, ...]], list[tuple[Questions, int | None]]] = {}
         self.size = 0
 
-    def expansion(self, name: str, expander: Expander) -> tuple[Token, ...] | None:
+    def expansion(self, name: str, expander: Expander) -> tuple[Lookups, tuple[Token, ...] | None]:
         """The tokens NAME expands to in EXPANDER's table (None: it does not expand to a
-        token list, e.g. its expansion is too large)."""
+        token list, e.g. its expansion is too large), after the definitions they depend on."""
         table = expander.table
-        for lookups, tokens in self.expansions.get(name, ()):
-            if all(_signature(table.get(n)) == sig for n, sig in lookups):
-                return tokens
+        for entry in self.expansions.get(name, ()):
+            if all(_signature(table.get(n)) == sig for n, sig in entry[0]):
+                return entry
         expander.produced = 0
         expander.looked_up = {}
         try:
@@ -306,22 +306,22 @@ class Memo:
             found = None
         lookups = tuple((n, _signature(d)) for n, d in expander.looked_up.items())
         self._add(self.expansions.setdefault(name, []), (lookups, found))
-        return found
+        return lookups, found
 
-    def value(self, tokens: tuple[Token, ...], env: TypeEnv) -> int | None:
+    def value(self, tokens: tuple[Token, ...], env: TypeEnv) -> tuple[Questions, int | None]:
         """The value of the expression TOKENS on ENV's target and types (it depends on
-        their spelling only: a token's kind follows from it)."""
+        their spelling only: a token's kind follows from it), after the questions it asked."""
         entries = self.values.setdefault((env.arch, tuple(t.text for t in tokens)), [])
-        for questions, value in entries:
-            if all(getattr(env, what)(*args) == answer for what, args, answer in questions):
-                return value
+        for entry in entries:
+            if all(getattr(env, what)(*args) == answer for what, args, answer in entry[0]):
+                return entry
         asking = _Asking(env)
         try:
             found: int | None = evaluate(tokens, asking).value
         except (NotConstant, RecursionError):
             found = None
         self._add(entries, (tuple(asking.asked), found))
-        return found
+        return tuple(asking.asked), found
 
     def _add(self, entries: list[Any], entry: Any) -> None:
         if self.size > self.MAX_ENTRIES:
@@ -335,21 +335,51 @@ class Memo:
 
 MEMO = Memo()
 
+# What the value of one name depended on, in plain values (``marshal``): for another
+# process (``reuse``).  The definitions its expansion looked up, the questions its
+# evaluation asked the types with their answers (an IntType as (size, signed)), the value.
+Shortcut = tuple[Lookups, Questions, int | None]
+_MISS = object()
+
 
 def evaluate_macros(defines: Sequence[Define | Undef], env: TypeEnv,
-                    memo: Memo | None = None) -> tuple[Macro, ...]:
+                    memo: Memo | None = None, known: Mapping[str, Shortcut] | None = None,
+                    learned: dict[str, Shortcut] | None = None) -> tuple[Macro, ...]:
     """Every object-like macro defined in a public header, with its value on ENV's target
-    (MEMO: what earlier calls worked out, this process's by default)."""
+    (MEMO: what earlier calls worked out, this process's by default; KNOWN: shortcuts of
+    an earlier process, each used when what it depended on gets the same answers;
+    LEARNED: gets the shortcut of every name)."""
     memo = memo or MEMO
     table = build_table(defines)
     expander = Expander(table)
     macros = []
     for name, d in table.items():
         if d.params is None and d.header:
-            tokens = memo.expansion(name, expander)
-            value = None if tokens is None else memo.value(tokens, env)
+            shortcut = known.get(name) if known else None
+            value: Any = _MISS if shortcut is None else _take(shortcut, table, env)
+            if value is _MISS:
+                lookups, tokens = memo.expansion(name, expander)
+                questions, value = ((), None) if tokens is None else memo.value(tokens, env)
+                if learned is not None:
+                    learned[name] = (lookups, tuple((what, args, _plain(answer))
+                                                    for what, args, answer in questions), value)
+            elif learned is not None and shortcut is not None:
+                learned[name] = shortcut
             macros.append(Macro(name, value, d.body, d.header, d.line))
     return tuple(sorted(macros, key=lambda m: m.name))
+
+
+def _plain(answer: object) -> object:
+    return (answer.size, answer.signed) if isinstance(answer, IntType) else answer
+
+
+def _take(shortcut: Shortcut, table: Mapping[str, Define], env: TypeEnv) -> Any:
+    """SHORTCUT's value when its lookups and questions get the same answers, else _MISS."""
+    lookups, questions, value = shortcut
+    if all(_signature(table.get(n)) == sig for n, sig in lookups) and all(
+            _plain(getattr(env, what)(*args)) == answer for what, args, answer in questions):
+        return value
+    return _MISS
 
 
 def find_redefinitions(defines: Sequence[Define | Undef], env: TypeEnv) -> tuple[Macro, ...]:

@@ -18,10 +18,12 @@ staged root or ``include/``.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
+from array import array
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ... import proc
@@ -257,22 +259,32 @@ class Split:
     defines: tuple[Define, ...]  # and macros.Undef entries, in cpp's order
     text: str  # define/undef lines blanked, line markers kept
     roots: Mapping[tuple[str, int], str]  # (header, line) of C text -> the wrapper's header
+    # The C text without where it is (``reuse``): its non-blank lines, each run of them
+    # from one file after that file's name, hashed; and where each of those lines is.
+    shape: str = ""
+    headers: tuple[str, ...] = ()  # line k of C text is in headers[k] ...
+    lines: array = field(default_factory=lambda: array("l"))  # ... at lines[k]
 
 
 def split_output(text: str, public: Path, headers: Sequence[str]) -> Split:
     """Take the ``#define`` lines out of cpp -dD output, with the header:line of each, and
-    note which of HEADERS (the wrapper's includes) each line of C text came through."""
+    note which of HEADERS (the wrapper's includes) each line of C text came through, and
+    the shape of the C text (``Split.shape``)."""
     defines: list = []
     roots: dict[tuple[str, int], str] = {}
     out: list[str] = []
-    header, line, root = "", 0, None
+    code: list[str] = []  # the shape's text
+    at_header: list[str] = []
+    at_line = array("l")
+    header, line, root, file, shaped = "", 0, None, "", None
     for raw in text.split("\n"):
         if raw.startswith("#"):
             m = _MARKER.match(raw)
             if m:
-                header = relative_header(m.group(2), public)
+                file = m.group(2)
+                header = relative_header(file, public)
                 line = int(m.group(1))
-                if m.group(2).endswith(WRAPPER):
+                if file.endswith(WRAPPER):
                     root = _header_at(headers, line)
                 out.append(raw)
                 continue
@@ -287,11 +299,19 @@ def split_output(text: str, public: Path, headers: Sequence[str]) -> Split:
             elif raw.startswith("#undef "):
                 defines.append(Undef(raw.split()[1], header, line))
                 raw = ""
-        elif raw and root is not None:
-            roots[(header, line)] = root
+        if raw.strip():
+            if root is not None:
+                roots[(header, line)] = root
+            if file != shaped:
+                code.append(f"\0{file}")
+                shaped = file
+            code.append(raw)
+            at_header.append(header)
+            at_line.append(line)
         out.append(raw)
         line += 1
-    return Split(tuple(defines), "\n".join(out), roots)
+    shape = hashlib.blake2b("\n".join(code).encode(), digest_size=16).hexdigest()
+    return Split(tuple(defines), "\n".join(out), roots, shape, tuple(at_header), at_line)
 
 
 def order_headers(files: Mapping[str, bytes], headers: Sequence[str]) -> list[str]:
