@@ -12,7 +12,8 @@ rejects is recorded as failed and the rest is done again without it (the
 headers cpp rejected last time are put last, and when cpp rejects exactly
 those, its output before them is taken: one run, ``c.fast``).  Each
 arch's result is cached (``modelcache``), keyed by the headers' content, and so
-is what each piece of preprocessed text parsed to (``segments``).  ``dump_json``
+is what each piece of preprocessed text parsed to (``segments``); a text of the
+same shape as an earlier pass's takes that pass's declarations (``c.reuse``).  ``dump_json``
 is ``dump``'s document without the model in between (``c.fast``, which holds
 the speed tricks and says what each buys).
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from ..config import Config
     from .c import pipeline
     from .c.parse import SegmentParser
+    from .c.reuse import PassStore
     from .modelcache import Key
 
 # The arch models this process dumped or loaded last, by key and arch: a command that
@@ -168,6 +170,9 @@ def forget() -> None:
     shutdown_workers()
     _RECENT.clear()
     _PARSERS.clear()
+    for store in _STORES.values():
+        store.drop()
+    _STORES.clear()
     _unstage()
     pipeline._REJECTED.clear()
     pipeline._TOOLS_ONLY.clear()
@@ -214,6 +219,25 @@ def _parser(cache_dir: Path | None) -> SegmentParser:
     return parser
 
 
+_STORES: dict[Path, PassStore] = {}
+# A worker forked from this process keeps and writes its own passes (``_at_exit``).
+os.register_at_fork(after_in_child=_STORES.clear)
+
+
+def _pass_store(cache_dir: Path | None) -> PassStore:
+    """This process's passes (``c.reuse``) with the files of earlier ones under CACHE_DIR,
+    written back when the process ends."""
+    from .c import reuse
+    from .modelcache import default_dir
+
+    where = reuse.directory_under(cache_dir or default_dir())
+    store = _STORES.get(where)
+    if store is None:
+        store = _STORES[where] = reuse.PassStore(where)
+        _at_exit(store.save)
+    return store
+
+
 def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str, cpp: str,
                 want_models: bool = True, cache_dir: Path | None = None,
                 clock: pipeline.Clock | None = None, roots: Sequence[str] | None = None
@@ -228,6 +252,7 @@ def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str,
 
     clock = clock or pipeline.Clock()
     parser = _parser(cache_dir)
+    store = _pass_store(cache_dir)
     guesses = pipeline.remember_rejected(SegmentCache.under(cache_dir).path.with_name(
         "cpp-rejects.json"))
     out: list[tuple[str, ArchModel | None, str]] = []
@@ -235,7 +260,8 @@ def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str,
         with clock.stage("stage"):
             tmp, staged = _staged(files)
         for arch in arches:
-            model = pipeline.run(files, arch, profile, cpp, tmp, parser, clock, staged, roots)
+            model = pipeline.run(files, arch, profile, cpp, tmp, parser, clock, staged, roots,
+                                 store)
             with clock.stage("json"):
                 out.append((arch, model if want_models else None, arch_text(model)))
         with clock.stage("store"):

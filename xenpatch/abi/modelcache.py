@@ -7,7 +7,9 @@ mtime) and of xenpatch's ABI code (version plus the size and mtime of each
 ``ArchModel`` JSON (compact, sorted keys), written atomically; a warm ``abi
 dump`` splices the cached text into its output without building the model
 (``document_text``; both tricks are ``c.fast``'s).  What each piece of
-preprocessed text parsed to is kept beside the models by ``segments``.
+preprocessed text parsed to is kept beside the models by ``segments``, and
+the declarations and macro dependencies of the last tree a process dumped by
+``c.reuse``.
 
 Location: ``[abi].cache``, else ``$XDG_CACHE_HOME/xenpatch/abi``
 (``~/.cache/xenpatch/abi``).

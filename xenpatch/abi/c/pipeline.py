@@ -24,8 +24,9 @@ from ..model import ArchModel, Family, HeaderFailure, Macro, TypeInfo
 from . import preprocess as pp
 from .declare import Declarations, DeclareError
 from .layout import TARGETS
-from .macros import evaluate_macros, find_redefinitions
+from .macros import Shortcut, evaluate_macros, find_redefinitions
 from .parse import ParseFailure, SegmentParser
+from .reuse import PassStore
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Pass:
     headers: tuple[str, ...]
     failed: tuple[HeaderFailure, ...]
     not_applicable: tuple[str, ...]
+    worked_out: bool = True  # parsed and laid out here, not taken from an earlier pass
 
 
 class Clock:
@@ -79,16 +81,23 @@ def stage(files: Mapping[str, bytes], tmp: Path) -> Staged:
 
 def run(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path,
         parser: SegmentParser | None = None, clock: Clock | None = None,
-        staged: Staged | None = None, roots: Sequence[str] | None = None) -> ArchModel:
+        staged: Staged | None = None, roots: Sequence[str] | None = None,
+        store: PassStore | None = None) -> ArchModel:
     """The ArchModel of FILES on ARCH (TMP: a private scratch directory; PARSER: shared by
     the arches one worker does, to reuse the segments they have in common; STAGED: FILES
-    already staged by ``stage``; ROOTS: only these headers and what they need, ``api.dump``)."""
+    already staged by ``stage``; ROOTS: only these headers and what they need, ``api.dump``;
+    STORE: the passes done before, ``reuse``)."""
     clock = clock or Clock()
     result = c_pass(files, arch, profile, cpp, tmp, parser or SegmentParser(), clock, staged,
-                    roots)
+                    roots, store)
     types = tuple(sorted(result.decls.types.values(), key=lambda t: t.name))
     with clock.stage("macros"):
-        macros, redefined = _macros(result, arch)
+        known = None if store is None else store.known(arch, profile)
+        learned: dict[str, Shortcut] | None = \
+            {} if store is not None and result.worked_out else None
+        macros, redefined = _macros(result, known, learned)
+        if store is not None and learned is not None:
+            store.keep(arch, profile, result.split, result.decls, learned, whole=roots is None)
     with clock.stage("families"):
         families = _families(macros, types)
     return ArchModel(arch=arch, headers=result.headers, failed=result.failed,
@@ -98,9 +107,11 @@ def run(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path
 
 def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: Path,
            parser: SegmentParser, clock: Clock | None = None,
-           staged: Staged | None = None, roots: Sequence[str] | None = None) -> Pass:
+           staged: Staged | None = None, roots: Sequence[str] | None = None,
+           store: PassStore | None = None) -> Pass:
     """Preprocess and parse every applicable header (of ROOTS and what they need, when
-    given), dropping the ones that fail."""
+    given), dropping the ones that fail; the declarations of a text STORE has seen the
+    shape of are taken from there instead (``reuse``)."""
     clock = clock or Clock()
     with clock.stage("stage"):
         staged = staged or stage(files, tmp / arch)
@@ -139,6 +150,13 @@ def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: P
         _REJECTED[profile] = frozenset(rejected)
         with clock.stage("split"):
             split = pp.split_output(run.text, public, todo)
+        if store is not None:
+            with clock.stage("reuse"):
+                kept = store.declarations(arch, split, header_of)
+            if kept is not None:
+                return Pass(split, kept, tuple(sorted(todo)),
+                            tuple(_failure(h, e) for h, e in sorted(failed.items())),
+                            tuple(sorted(not_applicable)), worked_out=False)
         try:
             decls = Declarations(TARGETS[arch], header_of)
             with clock.stage("parse"):
@@ -271,9 +289,10 @@ def _nearest_root(split: pp.Split, header: str, line: int) -> str | None:
     return best[1] if best else None
 
 
-def _macros(result: Pass, arch: str) -> tuple[tuple[Macro, ...], tuple[Macro, ...]]:
+def _macros(result: Pass, known: Mapping[str, Shortcut] | None,
+            learned: dict[str, Shortcut] | None) -> tuple[tuple[Macro, ...], tuple[Macro, ...]]:
     defines = result.split.defines
-    return (evaluate_macros(defines, result.decls),
+    return (evaluate_macros(defines, result.decls, known=known, learned=learned),
             tuple(find_redefinitions(defines, result.decls)))
 
 
