@@ -62,26 +62,29 @@ def test_codec_round_trip_keeps_shared_nodes():
     text = f'# 1 "{W}"\n# 3 "public/s.h" 1\nstruct s {{ int a : 3; char b[4]; }} x, y;\n'
     nodes = parse.parse(text, W).ext
     assert nodes[0].type.type is nodes[1].type.type  # one struct, two declarators
-    back, delta = parse.decode(parse.encode((nodes, {"T": True})))
-    assert delta == {"T": True}
+    back, delta, line = parse.decode(parse.encode((nodes, {"T": True}, 3)))
+    assert delta == {"T": True} and line == 3
     assert back[0].type.type is back[1].type.type
     assert _shape(back) == _shape(nodes)
 
 
-@pytest.fixture(scope="module")
-def x86_64_text(xen_tree, tmp_path_factory) -> str:
-    src = sources.from_tree(xen_tree)
-    public = pp.stage(src.files, tmp_path_factory.mktemp("stage"))
-    todo = pp.order_headers(src.files, [h for h in sorted(src.files)
-                                        if arch.applies_to(h, "x86_64") and h != "dom0_ops.h"])
+def _x86_64(files, where: Path) -> str:
+    public = pp.stage(files, where)
+    todo = pp.order_headers(files, [h for h in sorted(files)
+                                    if arch.applies_to(h, "x86_64") and h != "dom0_ops.h"])
     run = pp.run_cpp("cpp", "x86_64", "tools", public, todo)
     assert not run.errors
     return pp.split_output(run.text, public, todo).text
 
 
+@pytest.fixture(scope="module")
+def x86_64_text(xen_tree, tmp_path_factory) -> str:
+    return _x86_64(sources.from_tree(xen_tree).files, tmp_path_factory.mktemp("stage"))
+
+
 def test_codec_round_trip_on_a_real_translation_unit(x86_64_text):
     nodes = SegmentParser().parse(x86_64_text, W).ext
-    back, _ = parse.decode(parse.encode((nodes, {})))
+    back, _, _ = parse.decode(parse.encode((nodes, {}, 0)))
     assert _shape(back) == _shape(nodes)
 
 
@@ -107,12 +110,39 @@ def test_store_reparses_only_what_changed(x86_64_text, tmp_path):
     assert _shape(got.ext) == _shape(SegmentParser().parse(changed, W).ext)
 
 
+def test_pieces_that_moved_are_taken_with_their_coordinates_moved(xen_tree, x86_64_text,
+                                                                  tmp_path):
+    """A line added above a declaration moves every later one of its header: each is
+    the piece it was, a few lines further (``parse.movable``), not a new piece."""
+    store = segments.SegmentCache.under(tmp_path)
+    first = SegmentParser(store)
+    first.parse(x86_64_text, W)
+    first.flush()
+    files = dict(sources.from_tree(xen_tree).files)
+    anchor = b"struct start_info {"
+    files["xen.h"] = files["xen.h"].replace(anchor, b"int xenpatch_new;\n" + anchor, 1)
+    changed = _x86_64(files, tmp_path / "stage")
+    moved = [p for p in parse.chunks(changed) if p not in parse.chunks(x86_64_text)]
+    assert len(moved) >= 10  # the pieces after it in xen.h, each at a new line
+    for parser in (SegmentParser(store), first):  # from the store, and from memory
+        parser.parsed = 0
+        got = parser.parse(changed, W)
+        assert parser.parsed == 1  # the piece with the new line
+        assert _shape(got.ext) == _shape(SegmentParser().parse(changed, W).ext)
+    # a piece with a marker of its own inside is taken only where it was
+    inner = '# 5 "public/m.h"\nstruct m {\n# 40 "public/m.h"\n int a; };\n'
+    assert parse.movable(inner) == (inner.rstrip(), 0)
+    # blank lines and markers after the last token are no part of a piece's key
+    assert parse.movable('# 5 "public/m.h" 1\nint a;\n\n# 9 "public/m.h"\n\n') == \
+        ('# "public/m.h" 1\nint a;', 5)
+
+
 def test_an_unreadable_store_is_a_miss(xen_tree, tmp_path):
     store = segments.SegmentCache.under(tmp_path)
     store.path.parent.mkdir(parents=True, exist_ok=True)
     store.path.write_bytes(b"not a database" * 100)
     assert store.get_many([b"k" * parse.TEXT_KEY]) == {}
-    store.put_many({b"k" * 32: ([], {})})  # skipped, no exception
+    store.put_many({b"k" * 32: ([], {}, 0)})  # skipped, no exception
     src = sources.from_tree(xen_tree)
     model = api.dump(src, ("arm32",), cache_dir=tmp_path)
     assert [f.header for f in model.arches[0].failed] == ["dom0_ops.h"]
@@ -123,9 +153,9 @@ def test_a_new_parser_identity_replaces_the_old_pieces(tmp_path):
     stale = tmp_path / "pieces-0000000000000000.sqlite"
     stale.write_bytes(b"")
     store = segments.SegmentCache.under(tmp_path)
-    store.put_many({b"t" * parse.TEXT_KEY + b"c" * 16: ([], {"T": True})})
+    store.put_many({b"t" * parse.TEXT_KEY + b"c" * 16: ([], {"T": True}, 7)})
     assert not stale.exists()
-    assert store.get_many([b"t" * parse.TEXT_KEY]) == {b"t" * 16 + b"c" * 16: ([], {"T": True})}
+    assert store.get_many([b"t" * parse.TEXT_KEY]) == {b"t" * 16 + b"c" * 16: ([], {"T": True}, 7)}
 
 
 def test_a_patched_tree_through_the_pieces_of_its_base_is_the_same_model(xen_tree, tmp_path):

@@ -21,6 +21,15 @@ trick against the plain way in the same run).
   ``_tok_coord``.  ``PYCPARSER`` is the range known to work;
   ``check_pycparser`` refuses others with one line (exit 3), and
   ``tests/test_abi_fast.py`` fails on a version outside it.
+* pieces that moved [``parse.movable``, ``SegmentParser._piece``]: a piece
+  that opens with its only line marker is keyed without that marker's
+  number (and every piece without the blank lines and markers after its last
+  token), so a line added or removed above it in its header costs a copy of
+  its nodes with the coordinates moved (``parse.shifted``), not a parse.  The
+  4.22.0 side of ``abi diff RELEASE-4.21.0 RELEASE-4.22.0`` then parses 11 and
+  7 pieces on x86_32 and x86_64 where it parsed 99 and 53; a cold ``abi
+  history RELEASE-4.19.0..RELEASE-4.20.0`` took 12.1-12.5 s against
+  12.9-13.8 s, with the same output.
 * ``node_codecs`` [``parse.encode``/``parse.decode``]: an encoder and a
   decoder per ``c_ast`` class, generated as source and ``exec``'d, that
   write a node's slots as a tuple for ``marshal``: measured 2.2x faster
@@ -204,7 +213,8 @@ class NodeCodecs:
 @cache
 def node_codecs() -> NodeCodecs:
     """The codecs, generated once: for each node class, a function writing its slots as
-    ``(index, field, ...)`` and one reading them back (children through the callbacks)."""
+    ``(index, field, ...)`` and one reading them back (children through the callbacks),
+    its coordinate SHIFT lines further down."""
     from pycparser import c_ast
     from pycparser.c_parser import Coord
 
@@ -230,10 +240,10 @@ def _codec_source(index: int, cls: type) -> str:
     enc = [f"v.{f}" if f in plain else _COORD_OUT.format(f) if f == "coord" else f"enc(v.{f})"
            for f in fields]
     dec = [f"    n.{f} = v[{i}]" if f in plain else
-           f"    c = v[{i}]\n    n.coord = None if c is None else Coord(c[1], c[2], c[3])"
+           f"    c = v[{i}]\n    n.coord = None if c is None else Coord(c[1], c[2] + shift, c[3])"
            if f == "coord" else f"    n.{f} = dec(v[{i}])" for i, f in enumerate(fields, 1)]
     return (f"def encode_{index}(v, enc):\n    return ({index}, {', '.join(enc)})\n\n"
-            f"def decode_{index}(v, dec, made):\n    n = new(classes[{index}])\n"
+            f"def decode_{index}(v, dec, made, shift):\n    n = new(classes[{index}])\n"
             f"    made.append(n)\n" + "\n".join(dec) + "\n    return n\n")
 
 

@@ -159,7 +159,30 @@ def chunks(segment: str) -> list[str]:
     return out
 
 
-Parsed = tuple[list[c_ast.Node], dict[str, bool]]
+# A piece's nodes, the typedef names it declared, and the line of the marker it opened
+# with when its nodes were made (0: a piece that is not ``movable``).
+Parsed = tuple[list[c_ast.Node], dict[str, bool], int]
+_HEAD = re.compile(r'# (\d+) ("(?:[^"\\]|\\.)*"[^\n]*)\n')
+
+
+def movable(text: str) -> tuple[str, int]:
+    """(the key text of piece TEXT, the line it is at).  Blank lines and line markers
+    after its last token change no node, and are left out of every key.  A piece that
+    then opens with the only line marker it has (most do, ``chunks``) parses to the same
+    nodes wherever that marker puts it, its coordinates that many lines further: its key
+    text leaves the line number out.  Other pieces are at line 0: only where they were."""
+    end = len(text)  # past the last line with a token
+    while end > 0:
+        start = text.rfind("\n", 0, end) + 1
+        line = text[start:end]
+        if line.strip() and not (line.startswith("# ") and _HEAD.match(line + "\n")):
+            break
+        end = max(start - 1, 0)
+    body = text[:end]
+    m = _HEAD.match(body)
+    if m is None or "\n# " in body[m.end() - 1:]:
+        return body, 0
+    return f"# {m.group(2)}\n{body[m.end():]}", int(m.group(1))
 
 
 class SegmentStore(Protocol):
@@ -222,16 +245,18 @@ class SegmentParser:
 
     def _prefetch(self, parts: list[str]) -> None:
         assert self._store is not None
-        wanted = {_text_key(p) for p in parts} - {k[:TEXT_KEY] for k in self._done}
+        wanted = {_text_key(movable(p)[0]) for p in parts} - {k[:TEXT_KEY] for k in self._done}
         for key, value in self._store.get_many(sorted(wanted)).items():
             self._done.setdefault(key, value)
 
     def _piece(self, parser: Any, text: str, filename: str,
                scope: dict[str, bool]) -> list[c_ast.Node]:
-        """Parse TEXT in SCOPE (updated with its typedef names), or reuse an earlier parse."""
-        names = set(_IDENT.findall(text))
+        """Parse TEXT in SCOPE (updated with its typedef names), or reuse an earlier parse
+        (of the same text elsewhere: a copy of its nodes with the coordinates moved)."""
+        key_text, line = movable(text)
+        names = set(_IDENT.findall(key_text))
         context = repr(sorted((n, scope[n]) for n in names if n in scope))
-        key = _text_key(text) + hashlib.blake2b(context.encode(), digest_size=16).digest()
+        key = _text_key(key_text) + hashlib.blake2b(context.encode(), digest_size=16).digest()
         done = self._done.get(key)
         if done is None:
             try:
@@ -246,12 +271,13 @@ class SegmentParser:
             # a name the piece declares is one of its identifiers
             declared = parser.file_scope
             delta = {n: declared[n] for n in names if n in declared and scope.get(n) != declared[n]}
-            done = self._done[key] = self._new[key] = (nodes, delta)
+            done = self._done[key] = self._new[key] = (nodes, delta, line)
             self.parsed += 1
         else:
             self.reused += 1
-        scope.update(done[1])
-        return done[0]
+        nodes, delta, at = done
+        scope.update(delta)
+        return nodes if at == line else shifted(nodes, line - at)
 
 
 TEXT_KEY = 16
@@ -262,6 +288,22 @@ def encode(parsed: Parsed) -> bytes:
     tuple (its class's index, its fields), a node seen before (``struct s {...} a,
     b;`` shares one) as (-2, its number), a coordinate as (-1, file, line, column),
     marshalled: three times faster than pickling the nodes (``fast.node_codecs``)."""
+    nodes, delta, line = parsed
+    return marshal.dumps((_tuples(nodes), delta, line))  # type: ignore[arg-type]
+
+
+def decode(data: bytes) -> Parsed:
+    """What ``encode`` encoded."""
+    nodes, delta, line = marshal.loads(data)
+    return _nodes(nodes, 0), delta, line
+
+
+def shifted(nodes: list[c_ast.Node], lines: int) -> list[c_ast.Node]:
+    """A copy of NODES with every coordinate LINES further down."""
+    return _nodes(_tuples(nodes), lines)
+
+
+def _tuples(nodes: list[c_ast.Node]) -> object:
     codecs = fast.node_codecs()
     index_of, encoders = codecs.index, codecs.encoders
     seen: dict[int, int] = {}
@@ -280,12 +322,10 @@ def encode(parsed: Parsed) -> bytes:
         seen[id(v)] = len(seen)
         return encoders[index](v, enc)
 
-    nodes, delta = parsed
-    return marshal.dumps((enc(nodes), delta))  # type: ignore[arg-type]
+    return enc(nodes)
 
 
-def decode(data: bytes) -> Parsed:
-    """What ``encode`` encoded."""
+def _nodes(encoded: object, shift: int) -> list[c_ast.Node]:
     codecs = fast.node_codecs()
     decoders, coord = codecs.decoders, codecs.coord
     made: list[c_ast.Node] = []
@@ -298,11 +338,12 @@ def decode(data: bytes) -> Parsed:
             return v
         index = v[0]  # type: ignore[index]
         if index >= 0:
-            return decoders[index](v, dec, made)
-        return made[v[1]] if index == -2 else coord(*v[1:])  # type: ignore[index]
+            return decoders[index](v, dec, made, shift)
+        if index == -2:
+            return made[v[1]]  # type: ignore[index]
+        return coord(v[1], v[2] + shift, v[3])  # type: ignore[index]
 
-    nodes, delta = marshal.loads(data)
-    return dec(nodes), delta  # type: ignore[return-value]
+    return dec(encoded)  # type: ignore[return-value]
 
 
 def identity() -> str:
