@@ -86,12 +86,13 @@ trick against the plain way in the same run).
   pass's with each type's line moved, and each macro's value is the one an
   earlier process found when every definition and every answer about the
   types it depended on is the same (``macros.Shortcut``).  Kept in memory,
-  and, for the last whole tree of each arch and profile, in files written as
-  the process ends.  ``abi dump`` of a 4.22 tree with one define added to
-  xen.h after the tree itself: the x86 group's pass 0.40 s -> 0.16 s (parse
-  and declare 0.16 s -> 0.02 s, macros 0.07 s -> 0.01 s), the command
-  0.51 s -> 0.31 s; a cold ``abi history RELEASE-4.21.0..RELEASE-4.22.0``,
-  whose commits mostly add defines, 9.5 s -> 7.3 s (``bench/abi_history.py``).
+  and, for the first whole tree of each arch and profile (the base a later
+  process patches), in files written as the process ends.  ``abi dump`` of a
+  4.22 tree with one define added to xen.h after the tree itself: the x86
+  group's pass 0.40 s -> 0.16 s (parse and declare 0.16 s -> 0.02 s, macros
+  0.07 s -> 0.01 s), the command 0.51 s -> 0.31 s; a cold ``abi history
+  RELEASE-4.21.0..RELEASE-4.22.0``, whose commits mostly add defines, 8.8 s
+  -> 7.7 s with the same output (alternating runs; ``bench/abi_history.py``).
 * constants by target [``declare._LITERALS``]: the value of a constant
   expression without names (an array size, an enumerator of
   cpufeatureset.h: ``5*32+3``) depends only on the target's types, so a

@@ -25,10 +25,12 @@ the model cache for the next process:
   costs a lookup, never a wrong value.
 
 A pass is kept when it had to be worked out (parsed and laid out) from the
-whole tree (not a partial guest view): in memory at once, on disk when the
-process ends, the last such pass of each arch and profile (the tree a later
-process may patch).  Files are read with an unpickler that builds only the
-engine's own value classes, and a file that cannot be read is a miss.
+whole tree (not a partial guest view): in memory at once, and on disk when
+the process ends, the first such pass of each arch and profile: the base a
+later process patches (``generate``'s and ``review``'s base, the old side of
+``abi diff``; a patched tree of the same shape takes it as well).  Files
+are read with an unpickler that builds only the engine's own value classes,
+and a file that cannot be read is a miss.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ class PassStore:
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
         self._memory: dict[tuple[str, str], _Kept] = {}  # (arch, shape)
-        self._last: dict[tuple[str, str], tuple[str, str]] = {}  # (arch, profile) -> key
+        self._first: dict[tuple[str, str], tuple[str, str]] = {}  # (arch, profile) -> key
         self._known: dict[tuple[str, str], dict[str, Shortcut] | None] = {}
         self.replayed = 0
 
@@ -120,20 +122,23 @@ class PassStore:
     def keep(self, arch: str, profile: str, split: pp.Split, decls: Declarations,
              learned: dict[str, Shortcut], whole: bool) -> None:
         """A pass worked out here (WHOLE: of the whole tree; LEARNED: its macros'
-        shortcuts): kept in memory, and, when it is the last whole one of ARCH and
+        shortcuts): kept in memory, and, when it is the first whole one of ARCH and
         PROFILE, written at exit."""
         key = (arch, split.shape)
         self._remember(key, _Kept(decls, split.headers, split.lines, learned, True))
         if whole:
-            self._last[(arch, profile)] = key
+            self._first.setdefault((arch, profile), key)
 
     def _remember(self, key: tuple[str, str], kept: _Kept) -> None:
+        """KEPT in memory, the newest last; past MEMORY the oldest goes, one to be written
+        at exit only when nothing else can."""
         self._memory.pop(key, None)
-        self._memory[key] = kept  # the newest last
+        self._memory[key] = kept
         while len(self._memory) > self.MEMORY:
-            oldest = next(iter(self._memory))
+            firsts = set(self._first.values())
+            oldest = next((k for k in self._memory if k not in firsts), next(iter(self._memory)))
             self._memory.pop(oldest)
-            self._last = {k: v for k, v in self._last.items() if v != oldest}
+            self._first = {k: v for k, v in self._first.items() if v != oldest}
 
     # -- the macros -----------------------------------------------------------------
     def known(self, arch: str, profile: str) -> dict[str, Shortcut] | None:
@@ -158,19 +163,19 @@ class PassStore:
 
     def drop(self) -> None:
         """Write nothing at exit (``api.forget``)."""
-        self._last.clear()
+        self._first.clear()
 
     # -- files ------------------------------------------------------------------------
     def save(self) -> None:
-        """Write the last whole pass of each arch and profile that was worked out here
+        """Write the first whole pass of each arch and profile that was worked out here
         (at exit: the tree a later process may patch)."""
-        if self.directory is None or not self._last:
+        if self.directory is None or not self._first:
             return
         if not self.directory.exists():  # another code's passes are of no more use
             for stale in self.directory.parent.glob("passes-*"):
                 if stale != self.directory:  # a concurrent worker may have just made it
                     shutil.rmtree(stale, ignore_errors=True)
-        for (arch, profile), (_, key) in self._last.items():
+        for (arch, profile), (_, key) in self._first.items():
             kept = self._memory.get((arch, key))
             if kept is None or not kept.worked_out:
                 continue
@@ -180,7 +185,7 @@ class PassStore:
                 _write(path, (kept.headers, kept.lines.tobytes(),
                               (decls.typedefs, decls.tags, decls.enumerators, decls.types)))
             _write(self._macros_file(arch, profile), marshal.dumps(kept.learned))
-        self._last.clear()
+        self._first.clear()
         _prune(self.directory)
 
     def _read(self, arch: str, key: str) -> _Kept | None:
