@@ -16,7 +16,14 @@ same data (the real tree's public headers, all four arches, tools profile):
 * pieces: x86_64 parsed after x86_32 by one ``SegmentParser`` (the scoped
   parser reusing pieces) against a parser that has seen nothing;
 * staging: the headers written to ``fast.scratch_dir()`` against the system's
-  temporary directory.
+  temporary directory;
+* reuse: a new process's group of two arches of the tree with a define added
+  in the middle of xen.h, its base dumped before (models, pieces and passes
+  on disk), against the same without the base's passes (``c.reuse``);
+* moved: x86_64 with a declaration added near the top of domctl.h parsed by a
+  parser holding the base's pieces, the pieces after it taken with their
+  lines moved, against keying every piece by its exact text
+  (``parse.movable``).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from xenpatch.abi import api, modelcache, sources  # noqa: E402
-from xenpatch.abi.c import fast, parse, pipeline  # noqa: E402
+from xenpatch.abi.c import fast, parse, pipeline, reuse  # noqa: E402
 from xenpatch.abi.c import preprocess as pp  # noqa: E402
 from xenpatch.abi.model import AbiModel, ArchModel, Source  # noqa: E402
 
@@ -171,6 +178,59 @@ def main() -> None:
 
         report("staging", median_time(staging(fast.scratch_dir()), args.runs),
                median_time(staging(None), args.runs))
+
+        anchor = b"#define SIF_PRIVILEGED"
+        patched = dict(src.files)
+        patched["xen.h"] = patched["xen.h"].replace(
+            anchor, b"#define SIF_BENCH_FLAG (1<<9)\n" + anchor, 1)
+        base_cache = tmp / "reuse"
+        api.forget()
+        api.arch_models(src.files, ["x86_32", "x86_64"], "tools", "cpp", False, base_cache)
+        api._pass_store(base_cache).save()  # what the base's process does at exit
+        passes = reuse.directory_under(base_cache)
+
+        def patched_group(with_passes: bool) -> Callable[[], None]:
+            def run() -> None:
+                api.forget()  # a new process: only the files are left
+                hidden = passes.with_name(passes.name + ".hidden")
+                if not with_passes:
+                    passes.rename(hidden)
+                try:
+                    api.arch_models(patched, ["x86_32", "x86_64"], "tools", "cpp", False,
+                                    base_cache)
+                finally:
+                    if not with_passes:
+                        hidden.rename(passes)
+            return run
+
+        report("reuse", median_time(patched_group(True), args.runs),
+               median_time(patched_group(False), args.runs))
+        api.forget()
+
+        moved = dict(src.files)
+        moved["domctl.h"] = moved["domctl.h"].replace(
+            b"struct xen_domctl_createdomain {",
+            b"struct bench_new { int a; };\nstruct xen_domctl_createdomain {", 1)
+        staged_moved = pipeline.stage(moved, tmp / "m")
+        hs = pp.order_headers(moved, list(models["x86_64"].headers))
+        out = pp.run_cpp("cpp", "x86_64", "tools", staged_moved.public, hs).text
+        moved_text = pp.split_output(out, staged_moved.public, hs).text
+
+        def after_base() -> float:
+            parser = parse.SegmentParser()
+            parser.parse(split["x86_64"], pp.WRAPPER)
+            start = time.perf_counter()
+            parser.parse(moved_text, pp.WRAPPER)
+            return time.perf_counter() - start
+
+        trick = statistics.median(after_base() for _ in range(args.runs))
+        movable = parse.movable
+        parse.movable = lambda text: (text.rstrip(), 0)  # type: ignore[assignment]
+        try:
+            plain = statistics.median(after_base() for _ in range(args.runs))
+        finally:
+            parse.movable = movable  # type: ignore[assignment]
+        report("moved", trick, plain)
 
 
 if __name__ == "__main__":
