@@ -212,6 +212,21 @@ def test_only_whole_passes_worked_out_here_are_written(base_files, tmp_path):
     assert sorted(p.name for p in where.iterdir()) == written
 
 
+def test_the_first_and_the_last_whole_tree_of_a_process_are_written(tmp_path):
+    """The base a later process patches (generate's, review's, a diff's old side) and
+    the newest tree (a history's last commit, which abi dump then finds cached)."""
+    cache = tmp_path / "cache"
+    trees = [_source({"xen.h": f"struct s{n} {{ int a; }};\n".encode()}, f"t{n}")
+             for n in range(3)]
+    for src in trees:
+        _dump(src, cache)
+    _new_process(cache)
+    for n, src in enumerate(trees):
+        _dump(_source({"xen.h": src.files["xen.h"] + b"#define ADDED 1\n"}, f"p{n}"), cache)
+        assert _store(cache).replayed == (0 if n == 1 else len(ARCHES)), n
+        api.forget()
+
+
 def test_old_code_files_go_and_the_files_are_bounded(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     stale = cache / "passes-0000000000000000"

@@ -8,8 +8,8 @@ mtime) and of xenpatch's ABI code (version plus the size and mtime of each
 dump`` splices the cached text into its output without building the model
 (``document_text``; both tricks are ``c.fast``'s).  What each piece of
 preprocessed text parsed to is kept beside the models by ``segments``, and
-the declarations and macro dependencies of the first tree a process dumped by
-``c.reuse``.
+the declarations and macro dependencies of the first and the last tree a
+process dumped by ``c.reuse``.
 
 Location: ``[abi].cache``, else ``$XDG_CACHE_HOME/xenpatch/abi``
 (``~/.cache/xenpatch/abi``).

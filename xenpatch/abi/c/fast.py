@@ -87,8 +87,9 @@ trick against the plain way in the same run).
   pass's with each type's line moved, and each macro's value is the one an
   earlier process found when every definition and every answer about the
   types it depended on is the same (``macros.Shortcut``).  Kept in memory,
-  and, for the first whole tree of each arch and profile (the base a later
-  process patches), in files written as the process ends.  ``abi dump`` of a
+  and, for the first and the last whole tree of each arch and profile (the
+  base a later process patches, the newest commit), in files written as the
+  process ends.  ``abi dump`` of a
   4.22 tree with one define added to xen.h after the tree itself: the x86
   group's pass 0.40 s -> 0.16 s (parse and declare 0.16 s -> 0.02 s, macros
   0.07 s -> 0.01 s), the command 0.51 s -> 0.31 s; a cold ``abi history

@@ -26,11 +26,12 @@ the model cache for the next process:
 
 A pass is kept when it had to be worked out (parsed and laid out) from the
 whole tree (not a partial guest view): in memory at once, and on disk when
-the process ends, the first such pass of each arch and profile: the base a
-later process patches (``generate``'s and ``review``'s base, the old side of
-``abi diff``; a patched tree of the same shape takes it as well).  Files
-are read with an unpickler that builds only the engine's own value classes,
-and a file that cannot be read is a miss.
+the process ends, the first and the last such pass of each arch and profile:
+the trees a later process patches (``generate``'s and ``review``'s base, the
+old side of ``abi diff``, the newest commit of ``abi history``; a patched
+tree of the same shape takes them as well).  Files are read with an
+unpickler that builds only the engine's own value classes, and a file that
+cannot be read is a miss.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ class PassStore:
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
         self._memory: dict[tuple[str, str], _Kept] = {}  # (arch, shape)
-        self._first: dict[tuple[str, str], tuple[str, str]] = {}  # (arch, profile) -> key
+        # (arch, profile) -> the keys of its first and last whole pass worked out here
+        self._ends: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self._known: dict[tuple[str, str], dict[str, Shortcut] | None] = {}
         self.replayed = 0
 
@@ -122,12 +124,13 @@ class PassStore:
     def keep(self, arch: str, profile: str, split: pp.Split, decls: Declarations,
              learned: dict[str, Shortcut], whole: bool) -> None:
         """A pass worked out here (WHOLE: of the whole tree; LEARNED: its macros'
-        shortcuts): kept in memory, and, when it is the first whole one of ARCH and
-        PROFILE, written at exit."""
+        shortcuts): kept in memory, and, when it is the first or the last whole one of
+        ARCH and PROFILE, written at exit."""
         key = (arch, split.shape)
         self._remember(key, _Kept(decls, split.headers, split.lines, learned, True))
         if whole:
-            self._first.setdefault((arch, profile), key)
+            ends = self._ends.setdefault((arch, profile), [key])
+            ends[1:] = [key] if key != ends[0] else []
 
     def _remember(self, key: tuple[str, str], kept: _Kept) -> None:
         """KEPT in memory, the newest last; past MEMORY the oldest goes, one to be written
@@ -135,10 +138,12 @@ class PassStore:
         self._memory.pop(key, None)
         self._memory[key] = kept
         while len(self._memory) > self.MEMORY:
-            firsts = set(self._first.values())
-            oldest = next((k for k in self._memory if k not in firsts), next(iter(self._memory)))
+            ends = {k for keys in self._ends.values() for k in keys}
+            oldest = next((k for k in self._memory if k not in ends), next(iter(self._memory)))
             self._memory.pop(oldest)
-            self._first = {k: v for k, v in self._first.items() if v != oldest}
+            for keys in self._ends.values():
+                if oldest in keys:
+                    keys.remove(oldest)
 
     # -- the macros -----------------------------------------------------------------
     def known(self, arch: str, profile: str) -> dict[str, Shortcut] | None:
@@ -163,29 +168,33 @@ class PassStore:
 
     def drop(self) -> None:
         """Write nothing at exit (``api.forget``)."""
-        self._first.clear()
+        self._ends.clear()
 
     # -- files ------------------------------------------------------------------------
     def save(self) -> None:
-        """Write the first whole pass of each arch and profile that was worked out here
-        (at exit: the tree a later process may patch)."""
-        if self.directory is None or not self._first:
+        """Write the first and the last whole pass of each arch and profile that was
+        worked out here (at exit: the trees a later process may patch)."""
+        if self.directory is None or not any(self._ends.values()):
             return
         if not self.directory.exists():  # another code's passes are of no more use
             for stale in self.directory.parent.glob("passes-*"):
                 if stale != self.directory:  # a concurrent worker may have just made it
                     shutil.rmtree(stale, ignore_errors=True)
-        for (arch, profile), (_, key) in self._first.items():
-            kept = self._memory.get((arch, key))
-            if kept is None or not kept.worked_out:
-                continue
-            decls = kept.decls
-            path = self.directory / f"{arch}-{key}.pickle"
-            if not path.exists():
-                _write(path, (kept.headers, kept.lines.tobytes(),
-                              (decls.typedefs, decls.tags, decls.enumerators, decls.types)))
-            _write(self._macros_file(arch, profile), marshal.dumps(kept.learned))
-        self._first.clear()
+        for (arch, profile), keys in self._ends.items():
+            learned: dict[str, Shortcut] = {}
+            for key in keys:
+                kept = self._memory.get(key)
+                if kept is None or not kept.worked_out:
+                    continue
+                decls = kept.decls
+                path = self.directory / f"{arch}-{key[1]}.pickle"
+                if not path.exists():
+                    _write(path, (kept.headers, kept.lines.tobytes(),
+                                  (decls.typedefs, decls.tags, decls.enumerators, decls.types)))
+                learned.update(kept.learned)  # the last one's shortcuts win
+            if learned:
+                _write(self._macros_file(arch, profile), marshal.dumps(learned))
+        self._ends.clear()
         _prune(self.directory)
 
     def _read(self, arch: str, key: str) -> _Kept | None:
