@@ -59,6 +59,18 @@ class Declarations:
         self._done: dict[int, CType] = {}
         self._spelled: dict[str, CType | None] | None = None  # type_named, once visited
 
+    @classmethod
+    def walked(cls, target: Target, header_of: Callable[[str], str],
+               typedefs: dict[str, tuple[CType, str]], tags: dict[tuple[str, str], CType],
+               enumerators: dict[str, tuple[int, IntType]],
+               types: dict[str, TypeInfo]) -> Declarations:
+        """The Declarations a walk that found these tables leaves (``reuse``: another
+        pass's, shared: nothing changes them once the walk is over)."""
+        out = cls(target, header_of)
+        out.typedefs, out.tags, out.enumerators, out.types = typedefs, tags, enumerators, types
+        out._spelled = {}
+        return out
+
     # -- the walk ------------------------------------------------------------------
     def visit(self, ast: c_ast.FileAST) -> None:
         self._spelled = None

@@ -199,8 +199,9 @@ class SegmentParser:
     The text is cut at the wrapper's line markers (one segment per header the
     wrapper includes) and each segment into declarations (``chunks``); a piece
     is parsed once per typedef context (the typedef names in scope among the
-    identifiers it uses), so arches that preprocess to mostly the same text
-    parse the common part once, and, with a STORE, so do later runs."""
+    identifiers it uses), wherever it is (``movable``), so arches that
+    preprocess to mostly the same text parse the common part once, and, with a
+    STORE, so do later runs."""
 
     def __init__(self, store: SegmentStore | None = None) -> None:
         self._done: dict[bytes, Parsed] = {}
@@ -214,15 +215,17 @@ class SegmentParser:
         starts = [m.start() for m in _SEGMENT.finditer(text)]
         segments = [text[a:b] for a, b in zip([0, *starts], [*starts, len(text)], strict=True)]
         pieces = [chunks(s) for s in segments]
+        keys = {c: movable(c) for p in pieces for c in p}
         if self._store is not None:
-            self._prefetch([c for p in pieces for c in p])
+            self._prefetch([k for k, _ in keys.values()])
         parser = fast.scoped_parser_class()(dialect="c23")
         scope: dict[str, bool] = {}
         ext: list[c_ast.Node] = []
         for segment, parts in zip(segments, pieces, strict=True):
             before = dict(scope) if len(parts) > 1 else scope
             try:
-                nodes = [n for part in parts for n in self._piece(parser, part, filename, scope)]
+                nodes = [n for part in parts
+                         for n in self._piece(parser, part, filename, scope, keys[part])]
             except ParseFailure:
                 if len(parts) == 1:
                     raise
@@ -243,17 +246,18 @@ class SegmentParser:
             self._store.put_many(self._new)
         self._new = {}
 
-    def _prefetch(self, parts: list[str]) -> None:
+    def _prefetch(self, key_texts: list[str]) -> None:
         assert self._store is not None
-        wanted = {_text_key(movable(p)[0]) for p in parts} - {k[:TEXT_KEY] for k in self._done}
+        wanted = {_text_key(k) for k in key_texts} - {k[:TEXT_KEY] for k in self._done}
         for key, value in self._store.get_many(sorted(wanted)).items():
             self._done.setdefault(key, value)
 
-    def _piece(self, parser: Any, text: str, filename: str,
-               scope: dict[str, bool]) -> list[c_ast.Node]:
+    def _piece(self, parser: Any, text: str, filename: str, scope: dict[str, bool],
+               moved: tuple[str, int] | None = None) -> list[c_ast.Node]:
         """Parse TEXT in SCOPE (updated with its typedef names), or reuse an earlier parse
-        (of the same text elsewhere: a copy of its nodes with the coordinates moved)."""
-        key_text, line = movable(text)
+        (of the same text elsewhere: a copy of its nodes with the coordinates moved;
+        MOVED: ``movable(TEXT)``, when known)."""
+        key_text, line = moved or movable(text)
         names = set(_IDENT.findall(key_text))
         context = repr(sorted((n, scope[n]) for n in names if n in scope))
         key = _text_key(key_text) + hashlib.blake2b(context.encode(), digest_size=16).digest()

@@ -119,7 +119,8 @@ class PassStore:
         if types is None:
             return None
         self.replayed += 1
-        return _shell(kept.decls, header_of, types)
+        d = kept.decls
+        return Declarations.walked(d.target, header_of, d.typedefs, d.tags, d.enumerators, types)
 
     def keep(self, arch: str, profile: str, split: pp.Split, decls: Declarations,
              learned: dict[str, Shortcut], whole: bool) -> None:
@@ -210,9 +211,8 @@ class PassStore:
                     and isinstance(tags, dict) and isinstance(enumerators, dict)
                     and isinstance(types, dict)):
                 return None
-            decls = Declarations(TARGETS[arch], lambda f: "")
-            decls.typedefs, decls.tags, decls.enumerators = typedefs, tags, enumerators
-            decls.types = types
+            decls = Declarations.walked(TARGETS[arch], lambda f: "", typedefs, tags,
+                                        enumerators, types)
         except (TypeError, ValueError, KeyError):
             return None
         kept = _Kept(decls, headers, lines, {}, False)
@@ -230,17 +230,6 @@ class PassStore:
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
                 IndexError, TypeError, ValueError, MemoryError):
             return None
-
-
-def _shell(decls: Declarations, header_of: Callable[[str], str],
-           types: dict[str, TypeInfo]) -> Declarations:
-    """A Declarations answering as DECLS does (its types and tables, shared: nothing
-    changes them once the walk is over), with TYPES."""
-    out = Declarations(decls.target, header_of)
-    out.typedefs, out.tags, out.enumerators = decls.typedefs, decls.tags, decls.enumerators
-    out.types = types
-    out._spelled = {}  # as after ``visit``
-    return out
 
 
 def _write(path: Path, value: object) -> None:
