@@ -259,6 +259,17 @@ def test_relocate_moves_each_line_and_refuses_what_it_cannot_pair():
                           array("l", [11])) is None
 
 
+def test_finish_stops_the_workers_and_writes_every_process_s_passes(base_files, tmp_path):
+    """cli.main's end: the workers write theirs as they stop, this process its own."""
+    cache = tmp_path / "cache"
+    api.dump(_source(base_files, "base"), ARCHES, "tools", cache_dir=cache, jobs=2)
+    assert api._WORKERS  # one group went to a worker
+    api.finish()
+    assert not api._WORKERS
+    written = sorted(p.name.split("-")[0] for p in reuse.directory_under(cache).glob("*.pickle"))
+    assert written == sorted(ARCHES)
+
+
 def test_one_process_hands_its_passes_to_the_next(base_files, tmp_path):
     """The real exit path: ``abi dump`` in worker processes, the files written as each
     process ends, a patched tree's dump in the next process the same as a fresh one."""

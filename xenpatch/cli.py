@@ -426,8 +426,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(line, file=sys.stderr)
             if outcome.text:
                 emit(outcome.text, outcome.output)
-            return outcome.exit_code
-        return outcome
+            code = outcome.exit_code
+        else:
+            code = outcome
+        engine = sys.modules.get("xenpatch.abi.api")
+        if engine is not None:  # a command that dumped: its workers and caches end here
+            engine.finish()
+        return code
     except XenpatchError as e:
         if verbose:
             traceback.print_exc()

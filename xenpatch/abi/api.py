@@ -181,6 +181,17 @@ def forget() -> None:
     macros.MEMO = macros.Memo()
 
 
+def finish() -> None:
+    """The end of a command (``cli.main``): the workers stop and write their passes
+    (``c.reuse``) while this process writes its own.  At exit the two would come one
+    after the other: the workers are joined before the exit handlers run."""
+    for pool in _WORKERS.values():
+        pool.shutdown(wait=False)
+    for store in _STORES.values():
+        store.save()
+    shutdown_workers()
+
+
 def shutdown_workers() -> None:
     """Stop the worker processes (at exit; a test that counts processes may call it)."""
     for pool in _WORKERS.values():
