@@ -16,6 +16,7 @@ import pickle
 import re
 import subprocess
 import sys
+import time
 from array import array
 from pathlib import Path
 
@@ -259,8 +260,17 @@ def test_relocate_moves_each_line_and_refuses_what_it_cannot_pair():
                           array("l", [11])) is None
 
 
-def test_finish_stops_the_workers_and_writes_every_process_s_passes(base_files, tmp_path):
-    """cli.main's end: the workers write theirs as they stop, this process its own."""
+def test_finish_stops_the_workers_and_writes_every_process_s_passes(base_files, tmp_path,
+                                                                   monkeypatch):
+    """cli.main's end: the workers write theirs as they stop, this process its own, and
+    finish returns only when all of it is written."""
+    save = reuse.PassStore.save
+
+    def slow_save(self: reuse.PassStore) -> None:  # the forked worker has it too
+        time.sleep(0.5)
+        save(self)
+
+    monkeypatch.setattr(reuse.PassStore, "save", slow_save)
     cache = tmp_path / "cache"
     api.dump(_source(base_files, "base"), ARCHES, "tools", cache_dir=cache, jobs=2)
     assert api._WORKERS  # one group went to a worker

@@ -183,13 +183,20 @@ def forget() -> None:
 
 def finish() -> None:
     """The end of a command (``cli.main``): the workers stop and write their passes
-    (``c.reuse``) while this process writes its own.  At exit the two would come one
-    after the other: the workers are joined before the exit handlers run."""
-    for pool in _WORKERS.values():
-        pool.shutdown(wait=False)
-    for store in _STORES.values():
-        store.save()
-    shutdown_workers()
+    (``c.reuse``) while this process writes its own, in a thread (at exit the two would
+    come one after the other: the workers are joined before the exit handlers run)."""
+    import threading
+
+    def save() -> None:
+        for store in _STORES.values():
+            store.save()
+
+    saving = threading.Thread(target=save)
+    saving.start()
+    try:
+        shutdown_workers()  # joins them: they have written theirs
+    finally:
+        saving.join()
 
 
 def shutdown_workers() -> None:
