@@ -251,7 +251,7 @@ class _Asking:
 
     def _ask(self, what: str, *args: str) -> Any:
         answer = getattr(self.env, what)(*args)
-        self.asked.append((what, args, answer))
+        self.asked.append((what, args, _plain(answer)))
         return answer
 
     def int_type(self, spelling: str) -> Any:
@@ -293,9 +293,8 @@ class Memo:
     def expansion(self, name: str, expander: Expander) -> tuple[Lookups, tuple[Token, ...] | None]:
         """The tokens NAME expands to in EXPANDER's table (None: it does not expand to a
         token list, e.g. its expansion is too large), after the definitions they depend on."""
-        table = expander.table
         for entry in self.expansions.get(name, ()):
-            if all(_signature(table.get(n)) == sig for n, sig in entry[0]):
+            if _same_definitions(entry[0], expander.table):
                 return entry
         expander.produced = 0
         expander.looked_up = {}
@@ -313,7 +312,7 @@ class Memo:
         their spelling only: a token's kind follows from it), after the questions it asked."""
         entries = self.values.setdefault((env.arch, tuple(t.text for t in tokens)), [])
         for entry in entries:
-            if all(getattr(env, what)(*args) == answer for what, args, answer in entry[0]):
+            if _same_answers(entry[0], env):
                 return entry
         asking = _Asking(env)
         try:
@@ -337,9 +336,8 @@ MEMO = Memo()
 
 # What the value of one name depended on, in plain values (``marshal``): for another
 # process (``reuse``).  The definitions its expansion looked up, the questions its
-# evaluation asked the types with their answers (an IntType as (size, signed)), the value.
+# evaluation asked the types with their answers (``_plain``), the value.
 Shortcut = tuple[Lookups, Questions, int | None]
-_MISS = object()
 
 
 def evaluate_macros(defines: Sequence[Define | Undef], env: TypeEnv,
@@ -356,30 +354,31 @@ def evaluate_macros(defines: Sequence[Define | Undef], env: TypeEnv,
     for name, d in table.items():
         if d.params is None and d.header:
             shortcut = known.get(name) if known else None
-            value: Any = _MISS if shortcut is None else _take(shortcut, table, env)
-            if value is _MISS:
+            if shortcut is None or not (_same_definitions(shortcut[0], table)
+                                        and _same_answers(shortcut[1], env)):
                 lookups, tokens = memo.expansion(name, expander)
                 questions, value = ((), None) if tokens is None else memo.value(tokens, env)
-                if learned is not None:
-                    learned[name] = (lookups, tuple((what, args, _plain(answer))
-                                                    for what, args, answer in questions), value)
-            elif learned is not None and shortcut is not None:
+                shortcut = (lookups, questions, value)
+            if learned is not None:
                 learned[name] = shortcut
-            macros.append(Macro(name, value, d.body, d.header, d.line))
+            macros.append(Macro(name, shortcut[2], d.body, d.header, d.line))
     return tuple(sorted(macros, key=lambda m: m.name))
 
 
 def _plain(answer: object) -> object:
+    """An answer about the types as a plain value (``marshal``): an IntType as (size,
+    signed)."""
     return (answer.size, answer.signed) if isinstance(answer, IntType) else answer
 
 
-def _take(shortcut: Shortcut, table: Mapping[str, Define], env: TypeEnv) -> Any:
-    """SHORTCUT's value when its lookups and questions get the same answers, else _MISS."""
-    lookups, questions, value = shortcut
-    if all(_signature(table.get(n)) == sig for n, sig in lookups) and all(
-            _plain(getattr(env, what)(*args)) == answer for what, args, answer in questions):
-        return value
-    return _MISS
+def _same_definitions(lookups: Lookups, table: Mapping[str, Define]) -> bool:
+    """Whether every name of LOOKUPS has the definition it had (or still none)."""
+    return all(_signature(table.get(n)) == sig for n, sig in lookups)
+
+
+def _same_answers(questions: Questions, env: TypeEnv) -> bool:
+    """Whether ENV gives every question of QUESTIONS the answer it got."""
+    return all(_plain(getattr(env, what)(*args)) == answer for what, args, answer in questions)
 
 
 def find_redefinitions(defines: Sequence[Define | Undef], env: TypeEnv) -> tuple[Macro, ...]:
