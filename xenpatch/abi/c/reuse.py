@@ -89,8 +89,7 @@ class _Kept:
     decls: Declarations
     headers: tuple[str, ...]
     lines: array
-    learned: dict[str, Shortcut]  # what its macros' values depended on
-    worked_out: bool  # parsed here, not replayed
+    learned: dict[str, Shortcut]  # what its macros' values depended on (read: none)
 
 
 class PassStore:
@@ -128,7 +127,7 @@ class PassStore:
         shortcuts): kept in memory, and, when it is the first or the last whole one of
         ARCH and PROFILE, written at exit."""
         key = (arch, split.shape)
-        self._remember(key, _Kept(decls, split.headers, split.lines, learned, True))
+        self._remember(key, _Kept(decls, split.headers, split.lines, learned))
         if whole:
             ends = self._ends.setdefault((arch, profile), [key])
             ends[1:] = [key] if key != ends[0] else []
@@ -184,9 +183,7 @@ class PassStore:
         for (arch, profile), keys in self._ends.items():
             learned: dict[str, Shortcut] = {}
             for key in keys:
-                kept = self._memory.get(key)
-                if kept is None or not kept.worked_out:
-                    continue
+                kept = self._memory[key]  # in memory while it is to be written
                 decls = kept.decls
                 path = self.directory / f"{arch}-{key[1]}.pickle"
                 if not path.exists():
@@ -215,7 +212,7 @@ class PassStore:
                                         enumerators, types)
         except (TypeError, ValueError, KeyError):
             return None
-        kept = _Kept(decls, headers, lines, {}, False)
+        kept = _Kept(decls, headers, lines, {})
         self._remember((arch, key), kept)
         try:
             os.utime(path)  # the oldest files go first (``_prune``): this one was used
