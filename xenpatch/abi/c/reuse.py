@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import TypeInfo
+from ..modelcache import code_identity, keep_newest
 from . import preprocess as pp
 from .declare import Declarations
 from .layout import TARGETS
@@ -193,7 +194,7 @@ class PassStore:
             if learned:
                 _write(self._macros_file(arch, profile), marshal.dumps(learned))
         self._ends.clear()
-        _prune(self.directory)
+        keep_newest(self.directory.glob("*-*.pickle"), MAX_FILES)
 
     def _read(self, arch: str, key: str) -> _Kept | None:
         if self.directory is None:
@@ -215,7 +216,7 @@ class PassStore:
         kept = _Kept(decls, headers, lines, {})
         self._remember((arch, key), kept)
         try:
-            os.utime(path)  # the oldest files go first (``_prune``): this one was used
+            os.utime(path)  # the least recently used go first (``keep_newest``)
         except OSError:
             pass
         return kept
@@ -242,16 +243,6 @@ def _write(path: Path, value: object) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _prune(directory: Path) -> None:
-    """Remove the declaration files past MAX_FILES, the least recently used first."""
-    try:
-        files = sorted((p.stat().st_mtime, p) for p in directory.glob("*-*.pickle"))
-    except OSError:
-        return
-    for _, path in files[:max(0, len(files) - MAX_FILES)]:
-        path.unlink(missing_ok=True)
-
-
 # What the files may hold: the engine's value classes and nothing else.
 _ALLOWED = {
     "xenpatch.abi.c.layout": {"Scalar", "Void", "Pointer", "Function", "Array", "Record",
@@ -273,8 +264,6 @@ class _Unpickler(pickle.Unpickler):
 def directory_under(cache_dir: Path) -> Path:
     """Where the files of this code's passes are under CACHE_DIR: one directory per code
     identity (what decides the declarations)."""
-    from ..modelcache import code_identity
-
     digest = hashlib.sha256(code_identity().encode()).hexdigest()[:16]
     return cache_dir / f"passes-{digest}"
 
