@@ -218,6 +218,37 @@ def test_the_tools_only_probe_is_kept_by_what_it_reads(xen_tree, tmp_path, monke
     assert seen == [1, 0, 0, 1]
 
 
+def test_a_tools_pass_of_the_same_files_answers_the_probe(xen_tree, tmp_path, monkeypatch):
+    """The guest views of a diff follow the tools view of the same snapshot, in the same
+    process: what that pass's cpp took and refused says which headers are tools-only, and
+    no probe runs; the models are those the probes give, on every arch and guest view."""
+    files = dict(sources.from_tree(xen_tree).files)
+    probes: list[list[str]] = []
+    real = pp.run_cpp
+
+    def counted(cpp, arch, prof, public, headers, tail=()):
+        if prof == "tools" and len(headers) == 2:
+            probes.append(list(headers))
+        return real(cpp, arch, prof, public, headers, tail)
+
+    monkeypatch.setattr(pp, "run_cpp", counted)
+    for arch in ARCHES:
+        for profile in ("guest", "guest-latest"):
+            monkeypatch.setattr(pipeline, "_TOOLS_ONLY", {})
+            probed = _models(files, arch, profile, tmp_path / f"p-{arch}-{profile}", True)
+            assert probes, (arch, profile)  # domctl.h, sysctl.h: probed
+            staged = pipeline.stage(files, tmp_path / f"s-{arch}-{profile}")
+            pipeline.run(files, arch, "tools", "cpp", tmp_path, SegmentParser(), None, staged)
+            assert staged.tools_cpp[("cpp", arch)]["domctl.h"] is True
+            monkeypatch.setattr(pipeline, "_TOOLS_ONLY", {})
+            probes.clear()
+            answered = pipeline.run(files, arch, profile, "cpp", tmp_path, SegmentParser(), None,
+                                    staged)
+            assert not probes, (arch, profile)
+            assert {"domctl.h", "sysctl.h"} <= set(answered.not_applicable)
+            assert answered.to_json() == probed.to_json(), (arch, profile)
+
+
 def test_staged_copies_of_a_killed_process_are_swept(xen_tree, tmp_path, monkeypatch):
     """A process killed with SIGKILL (the watch bot's restart test does it) leaves its
     staged copies; the next process that stages removes those whose process is gone,

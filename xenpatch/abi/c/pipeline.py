@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import InputError
@@ -62,6 +62,10 @@ class Staged:
 
     public: Path
     unsafe: Mapping[str, str]  # header -> reason (preprocess.unsafe_includes)
+    # (cpp, arch) -> {header: whether cpp took it}, from this process's tools passes of
+    # these files: ``_tools_only`` asks it before it runs cpp again
+    tools_cpp: dict[tuple[str, str], dict[str, bool]] = field(default_factory=dict,
+                                                              compare=False)
 
 
 def digest(files: Mapping[str, bytes]) -> str:
@@ -140,7 +144,8 @@ def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: P
                 if header in todo:
                     todo.remove(header)
                 rejected.add(header)
-                if profile != "tools" and _tools_only(cpp, arch, public, header, staged_files):
+                if profile != "tools" and _tools_only(cpp, arch, public, header, staged_files,
+                                                      staged):
                     not_applicable.append(header)
                 else:
                     failed[header] = error
@@ -148,6 +153,10 @@ def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: P
                 continue
         guess = set()
         _REJECTED[profile] = frozenset(rejected)
+        if profile == "tools":
+            took = staged.tools_cpp.setdefault((cpp, arch), {})
+            took.update(dict.fromkeys(rejected, False))
+            took.update(dict.fromkeys(todo, True))
         with clock.stage("split"):
             split = pp.split_output(run.text, public, todo)
         if store is not None:
@@ -254,10 +263,15 @@ _TOOLS_ONLY: dict[tuple[str, str, str, str], bool] = {}
 
 
 def _tools_only(cpp: str, arch: str, public: Path, header: str,
-                files: Mapping[str, bytes]) -> bool:
-    """Whether HEADER, which stopped cpp in a guest profile, preprocesses for the tools
-    (after xen.h, as every header expects): a tools-only header (domctl.h, sysctl.h).
-    FILES: what is staged in PUBLIC; the answer is kept for the same headers."""
+                files: Mapping[str, bytes], staged: Staged | None = None) -> bool:
+    """Whether HEADER, which stopped cpp in a guest profile, preprocesses for the tools: a
+    tools-only header (domctl.h, sysctl.h).  What a tools pass of the same STAGED files
+    found (every header after those it needs, as the tools view reads it) answers;
+    without one, cpp is run on xen.h, as every header expects, and HEADER.  FILES: what
+    is staged in PUBLIC; that answer is kept for the same headers."""
+    took = None if staged is None else staged.tools_cpp.get((cpp, arch), {}).get(header)
+    if took is not None:
+        return took
     first = ["xen.h"] if (public / "xen.h").is_file() and header != "xen.h" else []
     key = (_closure(files, [*first, header]), cpp, arch, header)
     if key not in _TOOLS_ONLY:
