@@ -139,8 +139,7 @@ def _compute(source: HeaderSource, todo: Sequence[str], profile: str, cpp: str,
     elif groups:
         results = arch_models(source.files, groups[0], profile, cpp, want_models, cache_dir,
                               None, roots)
-    for arch, _, text in results:
-        modelcache.store_text(cache_dir, key, arch, text)
+    modelcache.store_texts(cache_dir, key, {arch: text for arch, _, text in results})
     return results
 
 

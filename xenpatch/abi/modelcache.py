@@ -148,13 +148,22 @@ def store(cache_dir: Path | None, key: Key, model: ArchModel) -> None:
 
 def store_text(cache_dir: Path | None, key: Key, arch: str, text: str) -> None:
     """Write an arch's model TEXT under KEY; a cache that cannot be written is skipped."""
-    path = key.path(cache_dir or default_dir(), arch)
+    store_texts(cache_dir, key, {arch: text})
+
+
+def store_texts(cache_dir: Path | None, key: Key, texts: Mapping[str, str]) -> None:
+    """Write the model TEXTS (arch -> text) of one snapshot under KEY, then prune once
+    (a glob of the whole cache: once per dump, not once per arch); a cache that cannot
+    be written is skipped."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        prune(cache_dir)
+        for arch, text in texts.items():
+            path = key.path(cache_dir or default_dir(), arch)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)
+        if texts:
+            prune(cache_dir)
     except OSError:
         return
 
