@@ -366,12 +366,11 @@ def emit(text: str, output: str | None = None) -> None:
             except OSError as e:
                 raise UsageError(f"-o {output}: cannot write: {e.strerror}") from e
             return
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        from . import atomic
+
         try:
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
+            atomic.write(path, text)
         except OSError as e:
-            tmp.unlink(missing_ok=True)
             raise UsageError(f"-o {output}: cannot write: {e.strerror}") from e
     else:
         sys.stdout.write(text)

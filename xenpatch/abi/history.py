@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import gitrepo
+from .. import atomic, gitrepo
 from ..errors import InputError
 from .ci_report import CommitEvents
 from .diff import Change, count, diff_models
@@ -111,12 +111,7 @@ class EventStore:
         path = self._path(*parts)
         if path is None:
             return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}")
-            tmp.write_text(json.dumps(_events_json(events), sort_keys=True))
-            tmp.replace(path)
-        except OSError:
+        if not atomic.write_cache(path, json.dumps(_events_json(events), sort_keys=True)):
             return
         if not self._pruned:  # once per command: a history writes one file per commit
             self._pruned = True

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import __version__
+from .. import __version__, atomic
 from .c import fast
 from .model import AbiModel, ArchModel, Source
 from .sources import HeaderSource
@@ -155,17 +155,13 @@ def store_texts(cache_dir: Path | None, key: Key, texts: Mapping[str, str]) -> N
     """Write the model TEXTS (arch -> text) of one snapshot under KEY, then prune once
     (a glob of the whole cache: once per dump, not once per arch); a cache that cannot
     be written is skipped."""
-    try:
-        for arch, text in texts.items():
-            path = key.path(cache_dir or default_dir(), arch)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
-        if texts:
+    written = [atomic.write_cache(key.path(cache_dir or default_dir(), arch), text)
+               for arch, text in texts.items()]
+    if any(written):
+        try:
             prune(cache_dir)
-    except OSError:
-        return
+        except OSError:
+            return
 
 
 def document_text(source: Source, arch_texts: Mapping[str, str]) -> str:

@@ -24,7 +24,7 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import Protocol
 
-from .. import identity
+from .. import atomic, identity
 from ..config import Config, series_date
 from ..errors import InputError, UsageError
 from . import compose, smtp
@@ -186,10 +186,7 @@ def plan_messages(sender: str, messages: Sequence[compose.Outgoing],
 
 def write_mbox(path: Path, messages: Sequence[compose.Outgoing], option: str = "--mbox") -> None:
     """The messages as an mboxrd file, written atomically."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        tmp.write_bytes(compose.mbox(messages))
-        tmp.replace(path)
+        atomic.write(path, compose.mbox(messages))
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise InputError(f"{option} {path}: cannot write: {e.strerror}") from e

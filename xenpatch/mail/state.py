@@ -10,13 +10,13 @@ sending anything twice.  It never holds credentials.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from .. import atomic
 from ..errors import InputError
 
 STATE_FILE = ".xenpatch-send.json"
@@ -76,13 +76,9 @@ def load_state(series_dir: Path) -> SendState | None:
 def save_state(series_dir: Path, state: SendState) -> None:
     """Write the record atomically (a crash leaves the old one or the new one)."""
     path = state_path(series_dir)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        tmp.write_text(json.dumps(state.to_json(), indent=2, sort_keys=True) + "\n",
-                       encoding="utf-8")
-        os.replace(tmp, path)
+        atomic.write(path, json.dumps(state.to_json(), indent=2, sort_keys=True) + "\n")
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise InputError(f"{path}: cannot write: {e.strerror}") from e
 
 

@@ -32,6 +32,7 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import atomic
 from ..config import Config
 from ..errors import EnvironmentFailure, InputError
 from . import claims as cl
@@ -116,12 +117,9 @@ def series_digest(series: Series, base: str) -> str:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        atomic.write(path, data)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise InputError(f"--out {path.parent}: cannot write {path.name}: {e.strerror}") from e
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -17,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ... import atomic
 from ...errors import InputError
 from ..arch import applies_to
 from ..families import group_families
@@ -224,13 +224,7 @@ def remember_rejected(path: Path) -> Callable[[], None]:
     def save() -> None:
         if _REJECTED == before:
             return
-        try:
-            tmp = path.with_name(f".{path.name}.{os.getpid()}")
-            tmp.write_text(json.dumps({p: sorted(h) for p, h in _REJECTED.items()}),
-                           encoding="utf-8")
-            tmp.replace(path)
-        except OSError:
-            pass
+        atomic.write_cache(path, json.dumps({p: sorted(h) for p, h in _REJECTED.items()}))
     return save
 
 

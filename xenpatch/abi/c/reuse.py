@@ -49,6 +49,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from ... import atomic
 from ..model import TypeInfo
 from ..modelcache import code_identity, keep_newest
 from . import preprocess as pp
@@ -233,14 +234,12 @@ class PassStore:
 def _write(path: Path, value: object) -> None:
     """VALUE (bytes as they are, else pickled) written to PATH atomically; a cache that
     cannot be written is no error."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(value if isinstance(value, bytes)
-                        else pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
-        tmp.replace(path)
-    except (OSError, pickle.PicklingError, RecursionError, ValueError):
-        tmp.unlink(missing_ok=True)
+        data = value if isinstance(value, bytes) \
+            else pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, RecursionError, ValueError):
+        return
+    atomic.write_cache(path, data)
 
 
 # What the files may hold: the engine's value classes and nothing else.
