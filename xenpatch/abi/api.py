@@ -29,7 +29,8 @@ from __future__ import annotations
 import atexit
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,6 +70,42 @@ def dump_configured(source: HeaderSource, config: Config, profile: str | None = 
                 jobs=config.get("abi", "jobs"), roots=roots)
 
 
+def start_configured(source: HeaderSource, config: Config, profile: str | None = None,
+                     roots: Collection[str] | None = None) -> None:
+    """``start`` with the settings of CONFIG, as ``dump_configured``."""
+    cache = config.get("abi", "cache")
+    start(source, tuple(config.get("abi", "arches")), profile or config.get("abi", "profile"),
+          cpp=config.get("abi", "cpp"), cache_dir=config.resolve_path(cache) if cache else None,
+          jobs=config.get("abi", "jobs"), roots=roots)
+
+
+def start(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "tools", *,
+          cpp: str = "cpp", cache_dir: Path | None = None, jobs: int = 0,
+          roots: Collection[str] | None = None) -> None:
+    """Begin ``dump`` with the same arguments: the arches that go to worker processes are
+    sent to them now, and that dump, when it comes, does the rest.  A command that needs
+    two dumps (both sides of a diff, a view of each) starts both, then dumps both: each
+    worker goes from the first to the second while this process does its own arches of
+    the first, and no one waits for the other in between.  A start no dump follows costs
+    the workers' time and nothing else."""
+    _check(arches, profile)
+    from . import modelcache
+
+    roots = None if roots is None else tuple(sorted(set(roots)))
+    key = modelcache.Key.of(source, profile, cpp, roots)
+    arches = tuple(dict.fromkeys(arches))
+    started = (key.digest, arches, cpp, cache_dir, jobs)
+    if started in _STARTED:
+        return
+    todo = [a for a in arches
+            if (key.digest, a) not in _RECENT and not key.path(cache_dir or modelcache.default_dir(),
+                                                                a).is_file()]
+    if todo:
+        _STARTED[started] = _launch(source, todo, profile, cpp, cache_dir, jobs, True, roots)
+        while len(_STARTED) > MAX_STARTED:
+            del _STARTED[next(iter(_STARTED))]
+
+
 def dump(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "tools", *,
          cpp: str = "cpp", cache_dir: Path | None = None, jobs: int = 0,
          roots: Collection[str] | None = None) -> AbiModel:
@@ -90,7 +127,9 @@ def dump(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "t
         if hit is not None:
             models[arch] = hit
     todo = [a for a in dict.fromkeys(arches) if a not in models]
-    for arch, model, _ in _compute(source, todo, profile, cpp, cache_dir, jobs, key, True, roots):
+    started = _STARTED.pop((key.digest, tuple(dict.fromkeys(arches)), cpp, cache_dir, jobs), None)
+    for arch, model, _ in _compute(source, todo, profile, cpp, cache_dir, jobs, key, True, roots,
+                                   started):
         assert model is not None
         models[arch] = model
     for arch, model in models.items():  # the most recent last
@@ -118,29 +157,141 @@ def dump_json(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str
                                     {a: t for a, t in texts.items() if t is not None})
 
 
+@dataclass(frozen=True)
+class _Launched:
+    """A dump under way (``_launch``): the arches it does, the workers' futures, and the
+    group this process does itself."""
+
+    todo: tuple[str, ...]
+    want_models: bool
+    futures: tuple[Future[str], ...]  # the name of each one's results (``_remote``)
+    here: tuple[str, ...]
+
+
+# The dumps ``start`` began, by key, arches, cpp, cache and jobs: the next ``dump`` of one
+# takes its futures instead of sending the work again.
+_STARTED: dict[tuple[str, tuple[str, ...], str, Path | None, int], _Launched] = {}
+MAX_STARTED = 8
+
+
+def _launch(source: HeaderSource, todo: Sequence[str], profile: str, cpp: str,
+            cache_dir: Path | None, jobs: int, want_models: bool,
+            roots: Sequence[str] | None) -> _Launched:
+    """Send the groups of TODO but the last to the workers (in worker processes when that
+    helps); the last group is done here while they do theirs: one process fewer to
+    start, and its models need not be pickled back."""
+    groups = _groups(todo, jobs or os.cpu_count() or 1)
+    futures: tuple[Future[str], ...] = ()
+    if len(groups) > 1:
+        sent = _sent(source.files)
+        futures = tuple(_worker(g).submit(_remote, sent, g, profile, cpp, want_models,
+                                          cache_dir, roots)
+                        for g in groups[:-1])
+    return _Launched(tuple(todo), want_models, futures, tuple(groups[-1]) if groups else ())
+
+
 def _compute(source: HeaderSource, todo: Sequence[str], profile: str, cpp: str,
              cache_dir: Path | None, jobs: int, key: Key, want_models: bool,
-             roots: Sequence[str] | None = None) -> list[tuple[str, ArchModel | None, str]]:
-    """Run the pipeline for TODO (in worker processes when that helps) and cache the
-    results: (arch, model or None, the model's JSON text)."""
+             roots: Sequence[str] | None = None, started: _Launched | None = None
+             ) -> list[tuple[str, ArchModel | None, str]]:
+    """Run the pipeline for TODO (STARTED: as ``start`` launched it, when it launched the
+    same) and cache the results: (arch, model or None, the model's JSON text)."""
     from . import modelcache
 
-    groups = _groups(todo, jobs or os.cpu_count() or 1)
-    results: list[tuple[str, ArchModel | None, str]] = []
-    if len(groups) > 1:
-        # The last group is done here while the workers do the others: one process
-        # fewer to start, and its models need not be pickled back.
-        futures = [_worker(g).submit(arch_models, dict(source.files), g, profile, cpp,
-                                     want_models, cache_dir, None, roots) for g in groups[:-1]]
-        results = arch_models(source.files, groups[-1], profile, cpp, want_models, cache_dir,
-                              None, roots)
-        for fut in futures:
-            results.extend(fut.result())
-    elif groups:
-        results = arch_models(source.files, groups[0], profile, cpp, want_models, cache_dir,
-                              None, roots)
+    run = started if started is not None and set(started.todo) == set(todo) \
+        and started.want_models == want_models \
+        else _launch(source, todo, profile, cpp, cache_dir, jobs, want_models, roots)
+    results = arch_models(source.files, run.here, profile, cpp, want_models, cache_dir, None,
+                          roots) if run.here else []
+    for fut in run.futures:
+        results.extend(_received(fut.result()))
     modelcache.store_texts(cache_dir, key, {arch: text for arch, _, text in results})
     return results
+
+
+# What goes to a worker and back goes through files in this process's transfer directory
+# (in /dev/shm, ``fast.scratch_dir``), the pipes carry their names.  Through the pipes, a
+# worker's 2.6 MB of results waited for this process's result thread, which had to win
+# the GIL from a busy main thread for every 64 kB of them: 0.15 s between a worker's two
+# tasks of ``start``.  A snapshot's files are written once, for every dump of it.
+_TRANSFER: list[Path] = []  # this process's directory, made on first use
+_SENT: dict[str, Path] = {}  # digest of a snapshot's files -> their pickle
+MAX_SENT = 16
+_RECEIVED: dict[str, Mapping[str, bytes]] = {}  # in a worker: the snapshots it read last
+
+
+def _forget_transfer() -> None:
+    _TRANSFER.clear()
+    _SENT.clear()
+    _RECEIVED.clear()
+
+
+os.register_at_fork(after_in_child=_forget_transfer)
+
+
+def _transfer_dir() -> Path:
+    if not _TRANSFER:
+        import shutil
+        import tempfile
+
+        from .c import fast
+
+        where = Path(tempfile.mkdtemp(prefix=f"{_STAGED_PREFIX}{os.getpid()}-",
+                                      dir=fast.scratch_dir()))
+        _TRANSFER.append(where)
+        _at_exit(lambda: shutil.rmtree(where, ignore_errors=True))
+    return _TRANSFER[0]
+
+
+def _sent(files: Mapping[str, bytes]) -> tuple[str, str]:
+    """(digest, path) of FILES pickled for the workers (written once per snapshot)."""
+    import pickle
+
+    from .c import pipeline
+
+    digest = pipeline.digest(files)
+    path = _SENT.pop(digest, None)
+    if path is None or not path.is_file():
+        path = _transfer_dir() / f"files-{digest}.pickle"
+        path.write_bytes(pickle.dumps(dict(files), protocol=pickle.HIGHEST_PROTOCOL))
+    _SENT[digest] = path
+    while len(_SENT) > MAX_SENT:
+        _SENT.pop(next(iter(_SENT))).unlink(missing_ok=True)
+    return digest, str(path)
+
+
+def _remote(sent: tuple[str, str], arches: Sequence[str], profile: str, cpp: str,
+            want_models: bool, cache_dir: Path | None, roots: Sequence[str] | None) -> str:
+    """``arch_models`` in a worker: the files from SENT (``_sent``), the results written
+    beside them; the results' file name."""
+    import pickle
+    import uuid
+
+    digest, where = sent
+    files = _RECEIVED.pop(digest, None)
+    if files is None:
+        with open(where, "rb") as f:
+            files = pickle.load(f)
+    _RECEIVED[digest] = files
+    while len(_RECEIVED) > MAX_STAGED:
+        del _RECEIVED[next(iter(_RECEIVED))]
+    out = arch_models(files, arches, profile, cpp, want_models, cache_dir, None, roots)
+    path = Path(where).with_name(f"result-{os.getpid()}-{uuid.uuid4().hex}.pickle")
+    path.write_bytes(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))
+    return str(path)
+
+
+def _received(where: str) -> list[tuple[str, ArchModel | None, str]]:
+    """The results a worker wrote to WHERE (``_remote``), read once."""
+    import pickle
+
+    path = Path(where)
+    try:
+        data = path.read_bytes()
+    finally:
+        path.unlink(missing_ok=True)
+    found: list[tuple[str, ArchModel | None, str]] = pickle.loads(data)
+    return found
 
 
 # One worker process per group of arches, kept for the rest of the command: every dump
@@ -203,6 +354,7 @@ def shutdown_workers() -> None:
     for pool in _WORKERS.values():
         pool.shutdown(cancel_futures=True)
     _WORKERS.clear()
+    _STARTED.clear()  # their futures were the workers'
 
 
 def _groups(arches: Sequence[str], workers: int) -> list[list[str]]:

@@ -31,6 +31,14 @@ def _dumper(config: Config) -> Callable[..., AbiModel]:
     return dump
 
 
+def _starter(config: Config) -> Callable[..., None]:
+    from . import api
+
+    def start(source: HeaderSource, profile: str, roots: frozenset[str] | None = None) -> None:
+        api.start_configured(source, config, profile, roots)
+    return start
+
+
 def _rated(args: argparse.Namespace, config: Config, tree: Path | None, old_src: HeaderSource,
            new_src: HeaderSource, load: Callable[..., AbiModel]) -> Any:
     """The changes OLD -> NEW rated by the interface rules, and messages; a diff rated before
@@ -53,9 +61,12 @@ def _rated(args: argparse.Namespace, config: Config, tree: Path | None, old_src:
     known = store.get("diff", *parts)
     if known is not None:
         return known.changes, messages
+    start = _starter(config)
+    start(old_src, "tools")  # both sides at once: the workers go from one to the other
+    start(new_src, "tools")
     old_tools, new_tools = load(old_src, "tools"), load(new_src, "tools")
     changes = rating.rate(diff_models(old_tools, new_tools), tree, old_src, new_src,
-                          old_tools, new_tools, load, (args.old, args.new), found)
+                          old_tools, new_tools, load, (args.old, args.new), found, start)
     store.put(CommitEvents("", "", changes), "diff", *parts)
     return changes, messages
 

@@ -71,12 +71,21 @@ class Side:
     load: Callable[[str, Roots], AbiModel]
     label: str
     cached: dict[str | tuple[str, Roots], AbiModel] = field(default_factory=dict)
+    # begins LOAD(profile, roots) without waiting for it (``api.start``), or None
+    begin: Callable[[str, Roots], None] | None = None
 
     def model(self, profile: str, roots: Roots = None) -> AbiModel:
         key: str | tuple[str, Roots] = profile if roots is None else (profile, roots)
         if key not in self.cached:
             self.cached[key] = self.load(profile, roots)
         return self.cached[key]
+
+    def start(self, profile: str, roots: Roots = None) -> None:
+        """Begin ``model(profile, roots)`` when it is not loaded yet: the view of the other
+        side can then be done alongside (``views``)."""
+        key: str | tuple[str, Roots] = profile if roots is None else (profile, roots)
+        if self.begin is not None and key not in self.cached:
+            self.begin(profile, roots)
 
     def view(self, profile: str, roots: Roots) -> AbiModel:
         """PROFILE's model of ROOTS (the headers the changes are in) where it says what the
@@ -86,6 +95,13 @@ class Side:
             if _partial_ok(partial, self.model("tools"), roots):
                 return partial
         return self.model(profile)
+
+
+def views(old: Side, new: Side, profile: str, roots: Roots) -> tuple[AbiModel, AbiModel]:
+    """``Side.view`` of OLD and NEW, both begun before either is waited for."""
+    old.start(profile, roots)
+    new.start(profile, roots)
+    return old.view(profile, roots), new.view(profile, roots)
 
 
 def _partial_ok(partial: AbiModel, tools: AbiModel, roots: frozenset[str]) -> bool:
@@ -278,7 +294,7 @@ def judge(changes: Sequence[Change], old: Side, new: Side,
     # with what it includes and what includes it (``api.dump``'s ROOTS), a fraction of
     # the tree (measured: a third of the work of a release pair, ``bench/abi_diff.py``).
     roots = _roots(changes, old.model("tools"), new.model("tools"))
-    latest_views = (old.view("guest-latest", roots), new.view("guest-latest", roots))
+    latest_views = views(old, new, "guest-latest", roots)
     latest = {_key(c) for c in diff_models(*latest_views)}
     # The legacy view only matters for a stable break (is it guarded?) and for a change
     # guest-latest does not see in a header the guest views parse (a name old guests
@@ -294,8 +310,7 @@ def judge(changes: Sequence[Change], old: Side, new: Side,
                            and _alias_of(c, old.model("tools"), new.model("tools"))))
               or (_key(c) not in latest and c.header in guest_headers)]
     legacy_roots = _roots(asking, old.model("tools"), new.model("tools")) if asking else None
-    legacy_views = (old.view("guest", legacy_roots), new.view("guest", legacy_roots)) \
-        if asking else None
+    legacy_views = views(old, new, "guest", legacy_roots) if asking else None
     legacy = {_key(c) for c in diff_models(*legacy_views)} if legacy_views else set()
     base = release.model if release else old.model("tools")
     since = release.tag if release else old.label

@@ -17,14 +17,21 @@ from .sources import HeaderSource
 # (source, profile, roots) -> model: ``api.dump`` with the command's settings (ROOTS:
 # its partial models, None for the whole tree).
 Loader = Callable[[HeaderSource, str, Roots], AbiModel]
+# (source, profile, roots): ``api.start`` of what the Loader will be asked next, or None.
+Starter = Callable[[HeaderSource, str, Roots], None]
 
 
-def side(load: Loader, source: HeaderSource, label: str, tools: AbiModel) -> Side:
+def side(load: Loader, source: HeaderSource, label: str, tools: AbiModel,
+         start: Starter | None = None) -> Side:
     """SOURCE as a Side whose ``tools`` view is TOOLS (already loaded); the others load
-    on first use."""
+    on first use (START: begins a load, ``Side.start``)."""
     def view(profile: str, roots: Roots) -> AbiModel:
         return load(source, profile, roots)
-    return Side(view, label, {"tools": tools})
+
+    def begin(profile: str, roots: Roots) -> None:
+        if start is not None:
+            start(source, profile, roots)
+    return Side(view, label, {"tools": tools}, begin)
 
 
 def release_tag(tree: Path, rev: str) -> tuple[str, str] | None:
@@ -40,13 +47,14 @@ def release_tag(tree: Path, rev: str) -> tuple[str, str] | None:
 
 def rate(changes: tuple, tree: Path | None, old_src: HeaderSource, new_src: HeaderSource,
          old_tools: AbiModel, new_tools: AbiModel, load: Loader, labels: tuple[str, str],
-         found: tuple[str, str] | None) -> tuple:
+         found: tuple[str, str] | None, start: Starter | None = None) -> tuple:
     """CHANGES of the tools views OLD -> NEW rated (interface, severity, kind), measured
     against the release FOUND (``release_tag`` in TREE; None, or no TREE: OLD stands for
-    it)."""
+    it).  START: begins a load of LOAD's, so that the two sides' views are done
+    together (``api.start``)."""
     from . import sources
 
     release = None if found is None or tree is None else Release(
         found[0], load(sources.from_tree(tree, found[1]), "tools", None))
-    return judge(changes, side(load, old_src, labels[0], old_tools),
-                 side(load, new_src, labels[1], new_tools), release)
+    return judge(changes, side(load, old_src, labels[0], old_tools, start),
+                 side(load, new_src, labels[1], new_tools, start), release)

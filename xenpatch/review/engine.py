@@ -201,8 +201,12 @@ def rate_changes(changes: tuple[Change, ...], clone: Path, base: str, result: st
         return api.dump(source, settings.arches, profile, cpp=settings.cpp,
                         cache_dir=settings.cache_dir, jobs=settings.jobs, roots=roots)
 
+    def start(source: HeaderSource, profile: str, roots: frozenset[str] | None) -> None:
+        api.start(source, settings.arches, profile, cpp=settings.cpp,
+                  cache_dir=settings.cache_dir, jobs=settings.jobs, roots=roots)
+
     return rating.rate(changes, clone, old_src, new_src, old, new, load, (base, result),
-                       rating.release_tag(clone, result))
+                       rating.release_tag(clone, result), start)
 
 
 def _touched_families(models: Sequence[AbiModel], names: set[str]) -> set[str]:

@@ -1,0 +1,108 @@
+"""Dumps in worker processes: begun before they are waited for (``api.start``), and handed
+over through files rather than pipes (``api._sent``, ``api._remote``).
+
+``abi diff`` starts both sides, then dumps both: each worker goes from the
+first side's arches to the second's while this process does its own.  What
+a worker gets and gives back goes through this process's transfer directory.
+Whatever the route, the models must be those a plain dump gives, nothing may
+be left behind, and a start no dump follows must change no result.  Real
+cpp, the real 4.17.5 tree, real worker processes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xenpatch.abi import api, sources
+from xenpatch.abi.model import ARCHES
+from xenpatch.abi.sources import HeaderSource
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def fresh_process():
+    api.forget()
+    yield
+    api.forget()
+
+
+@pytest.fixture(scope="module")
+def two_sides(xen_tree: Path) -> tuple[HeaderSource, HeaderSource]:
+    files = dict(sources.from_tree(xen_tree).files)
+    text = files["xen.h"].decode()
+    anchor = "#define SIF_PRIVILEGED"
+    assert anchor in text
+    new = dict(files, **{"xen.h": text.replace(
+        anchor, "#define SIF_TEST_ONE (1<<9)\n" + anchor, 1).encode()})
+    return HeaderSource("old", None, files), HeaderSource("new", None, new)
+
+
+def _plain(src: HeaderSource, cache: Path):
+    return api.dump(src, ARCHES, "tools", cache_dir=cache, jobs=1)
+
+
+def test_started_dumps_are_the_plain_dumps(two_sides, tmp_path):
+    old, new = two_sides
+    plain = [_plain(s, tmp_path / "plain").to_json() for s in (old, new)]
+    api.forget()
+    cache = tmp_path / "started"
+    for src in (old, new):
+        api.start(src, ARCHES, "tools", cache_dir=cache, jobs=2)
+    assert len(api._STARTED) == 2 and all(run.futures for run in api._STARTED.values())
+    submitted = [run.futures[0] for run in api._STARTED.values()]
+    got = [api.dump(s, ARCHES, "tools", cache_dir=cache, jobs=2).to_json() for s in (old, new)]
+    assert got == plain
+    assert not api._STARTED  # each dump took its start's work, none was sent twice
+    assert all(f.done() for f in submitted)
+    # what went to the worker and back: the files of each side, once; no results left
+    transfer = api._TRANSFER[0]
+    assert sorted(p.name.split("-")[0] for p in transfer.iterdir()) == ["files", "files"]
+
+
+def test_a_start_is_skipped_for_what_the_cache_has(two_sides, tmp_path):
+    old, _ = two_sides
+    cache = tmp_path / "cache"
+    api.dump(old, ARCHES, "tools", cache_dir=cache, jobs=2)
+    api.start(old, ARCHES, "tools", cache_dir=cache, jobs=2)
+    assert not api._STARTED
+
+
+def test_a_start_no_dump_takes_changes_nothing(two_sides, tmp_path):
+    """A start whose dump asks for other arches (or never comes) is left alone: the dump
+    does its own work, and its model is the plain one."""
+    old, new = two_sides
+    plain = _plain(new, tmp_path / "plain").to_json()
+    api.forget()
+    cache = tmp_path / "cache"
+    api.start(new, ARCHES, "tools", cache_dir=cache, jobs=2)
+    api.start(old, ARCHES, "tools", cache_dir=cache, jobs=2)  # never dumped
+    model = api.dump(new, ARCHES, "tools", cache_dir=cache, jobs=2)
+    assert model.to_json() == plain
+    two = api.dump(new, ("x86_64", "arm64"), "tools", cache_dir=tmp_path / "other", jobs=2)
+    assert [a.to_json() for a in two.arches] == \
+        [a.to_json() for a in model.arches if a.arch in ("x86_64", "arm64")]
+
+
+def test_the_transfer_directory_goes_with_the_process(two_sides, tmp_path):
+    """``abi dump`` in a new process, its workers fed through the transfer directory: when
+    it ends, nothing of it is left in the scratch directory."""
+    old, _ = two_sides
+    headers = tmp_path / "headers"
+    for rel, data in old.files.items():
+        (headers / rel).parent.mkdir(parents=True, exist_ok=True)
+        (headers / rel).write_bytes(data)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(scratch), "PYTHONPATH": str(ROOT),
+           "XENPATCH_ABI_CACHE": str(tmp_path / "cache"), "HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "xenpatch.cli", "abi", "dump", "-j", "2",
+                           "--headers", str(headers), "-o", str(tmp_path / "dump.json")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "dump.json").stat().st_size > 100_000
+    assert list(scratch.iterdir()) == []
