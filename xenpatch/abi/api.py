@@ -318,6 +318,10 @@ def forget() -> None:
     from .c import declare, macros, pipeline
 
     shutdown_workers()
+    for path in _SENT.values():
+        path.unlink(missing_ok=True)
+    _SENT.clear()
+    _RECEIVED.clear()
     _RECENT.clear()
     _PARSERS.clear()
     for store in _STORES.values():
@@ -329,6 +333,21 @@ def forget() -> None:
     pipeline._REFUSES.clear()
     declare._LITERALS.clear()
     macros.MEMO = macros.Memo()
+
+
+def write_passes_soon() -> None:
+    """Have each worker write its passes (``c.reuse``) as soon as it has done what it was
+    sent, rather than when the command ends: for a command whose whole-tree dumps are
+    done (``abi diff`` after both sides' tools views: the guest views are partial, and a
+    partial pass is never written), while the worker would wait for this process to
+    finish its own arches.  The end of the command writes only what came after."""
+    for pool in _WORKERS.values():
+        pool.submit(_write_own_passes)
+
+
+def _write_own_passes() -> None:
+    for store in _STORES.values():
+        store.save()
 
 
 def finish() -> None:

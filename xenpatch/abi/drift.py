@@ -44,8 +44,8 @@ def _rated(args: argparse.Namespace, config: Config, tree: Path | None, old_src:
     """The changes OLD -> NEW rated by the interface rules, and messages; a diff rated before
     (same headers on both sides, same release tag, code, cpp and arches) comes from the
     event store without loading a model."""
+    from . import api, rating
     from . import modelcache as cache
-    from . import rating
     from .ci_report import CommitEvents
     from .diff import diff_models
 
@@ -65,6 +65,7 @@ def _rated(args: argparse.Namespace, config: Config, tree: Path | None, old_src:
     start(old_src, "tools")  # both sides at once: the workers go from one to the other
     start(new_src, "tools")
     old_tools, new_tools = load(old_src, "tools"), load(new_src, "tools")
+    api.write_passes_soon()
     changes = rating.rate(diff_models(old_tools, new_tools), tree, old_src, new_src,
                           old_tools, new_tools, load, (args.old, args.new), found, start)
     store.put(CommitEvents("", "", changes), "diff", *parts)
