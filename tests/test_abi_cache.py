@@ -110,6 +110,28 @@ def test_store_reparses_only_what_changed(x86_64_text, tmp_path):
     assert _shape(got.ext) == _shape(SegmentParser().parse(changed, W).ext)
 
 
+def test_pieces_another_process_stored_are_not_encoded_again(x86_64_text, tmp_path,
+                                                              monkeypatch):
+    """The two processes of a dump parse the pieces their arches have in common each; the
+    one that stores second encodes only the pieces the store does not have yet."""
+    store = segments.SegmentCache.under(tmp_path)
+    first = SegmentParser(store)
+    first.parse(x86_64_text, W)
+    anchor = "struct start_info {"
+    changed = x86_64_text.replace(anchor, anchor + " int xenpatch_new;", 1)
+    second = SegmentParser()  # the other process: its own parse of the same text
+    second.parse(changed, W)
+    first.flush()
+    encoded: list[object] = []
+    real = parse.encode
+    monkeypatch.setattr(parse, "encode", lambda v: encoded.append(v) or real(v))
+    store.put_many(second._new)
+    assert len(encoded) == 1  # the changed piece
+    back = SegmentParser(store)
+    assert _shape(back.parse(changed, W).ext) == _shape(SegmentParser().parse(changed, W).ext)
+    assert back.parsed == 0
+
+
 def test_pieces_that_moved_are_taken_with_their_coordinates_moved(xen_tree, x86_64_text,
                                                                   tmp_path):
     """A line added above a declaration moves every later one of its header: each is

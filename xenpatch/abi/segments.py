@@ -71,18 +71,29 @@ class SegmentCache:
         return found
 
     def put_many(self, items: dict[bytes, Parsed]) -> None:
-        """Store ITEMS (text key + context key -> entry) in one transaction."""
+        """Store ITEMS (text key + context key -> entry) in one transaction.  An entry the
+        store has already (its key is its content: another process of the same dump
+        stored the pieces the arches have in common) is not encoded again."""
         from .c.parse import TEXT_KEY, encode
 
-        rows = []
-        for key, value in items.items():
-            try:
-                rows.append((key[:TEXT_KEY], key[TEXT_KEY:], encode(value)))
-            except ValueError:  # not encodable: parsed again next time
-                continue
         try:
             con = self._connect()
             try:
+                texts = sorted({key[:TEXT_KEY] for key in items})
+                stored: set[bytes] = set()
+                for i in range(0, len(texts), _BATCH):
+                    batch = texts[i:i + _BATCH]
+                    stored.update(text + context for text, context in con.execute(
+                        "SELECT text, context FROM piece WHERE text IN ("
+                        + ",".join("?" * len(batch)) + ")", batch))
+                rows = []
+                for key, value in items.items():
+                    if key in stored:
+                        continue
+                    try:
+                        rows.append((key[:TEXT_KEY], key[TEXT_KEY:], encode(value)))
+                    except ValueError:  # not encodable: parsed again next time
+                        continue
                 with con:
                     con.execute("BEGIN IMMEDIATE")
                     con.executemany("INSERT OR IGNORE INTO piece VALUES (?, ?, ?)", rows)
