@@ -106,3 +106,34 @@ def test_the_transfer_directory_goes_with_the_process(two_sides, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "dump.json").stat().st_size > 100_000
     assert list(scratch.iterdir()) == []
+
+
+def test_abi_diff_keeps_both_sides_passes(two_sides, tmp_path):
+    """``abi diff`` has its workers write their passes once both sides are started
+    (``api.write_passes_soon``), and writes its own at the end: both sides' passes of
+    every arch are there for the next process, and the diff is the one ``-j 1`` gives."""
+    old, new = two_sides
+    # a new declaration too: a side that differs by defines alone has the other's shape,
+    # and takes its declarations rather than working out passes of its own (``c.reuse``)
+    new = HeaderSource("new", None, dict(new.files, **{"xen.h": new.files["xen.h"].replace(
+        b"#define SIF_TEST_ONE", b"struct xenpatch_test { int a; };\n#define SIF_TEST_ONE")}))
+    dirs = []
+    for src in (old, new):
+        where = tmp_path / src.description
+        for rel, data in src.files.items():
+            (where / rel).parent.mkdir(parents=True, exist_ok=True)
+            (where / rel).write_bytes(data)
+        dirs.append(str(where))
+    outs = []
+    for jobs in ("2", "1"):
+        cache = tmp_path / f"cache-{jobs}"
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path),
+               "XENPATCH_ABI_CACHE": str(cache)}
+        proc = subprocess.run([sys.executable, "-m", "xenpatch.cli", "abi", "diff", "-j", jobs,
+                               *dirs, "--format", "json"],
+                              capture_output=True, text=True, env=env, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        outs.append(proc.stdout)
+        passes = [p.name.split("-")[0] for p in cache.glob("passes-*/*.pickle")]
+        assert sorted(passes) == sorted(ARCHES * 2), jobs
+    assert outs[0] == outs[1] and "SIF_TEST_ONE" in outs[0] and "xenpatch_test" in outs[0]

@@ -337,10 +337,11 @@ def forget() -> None:
 
 def write_passes_soon() -> None:
     """Have each worker write its passes (``c.reuse``) as soon as it has done what it was
-    sent, rather than when the command ends: for a command whose whole-tree dumps are
-    done (``abi diff`` after both sides' tools views: the guest views are partial, and a
-    partial pass is never written), while the worker would wait for this process to
-    finish its own arches.  The end of the command writes only what came after."""
+    sent so far, rather than when the command ends: for a command that has started all its
+    whole-tree dumps (``abi diff`` once both sides' tools views are started: the guest
+    views are partial, and a partial pass is never written), while the worker would
+    wait for this process to finish its own arches.  The end of the command writes only
+    what came after."""
     for pool in _WORKERS.values():
         pool.submit(_write_own_passes)
 
