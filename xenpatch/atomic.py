@@ -4,20 +4,22 @@ Every file xenpatch writes that a reader may open at any moment (``-o``, the sen
 and mbox, the watch bot's replies, the caches under ``~/.cache/xenpatch``) is written to
 a temporary file beside it and renamed over it: a reader, a concurrent run or a crash
 sees the old file or the new one, never a part.  The temporary file is
-``.NAME.tmpPID`` (``generate.series`` knows the send files' ones), and it is removed
-when the write fails.
+``.NAME.tmpPID-TID`` (the process and the thread: two threads may write one cache
+file; ``generate.series`` knows the send files' ones), and it is removed when the
+write fails.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 
 def write(path: Path, data: bytes | str) -> None:
     """DATA (text: UTF-8) as the whole of PATH; OSError when it cannot be written, PATH
     then as it was."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}-{threading.get_native_id()}")
     try:
         if isinstance(data, str):
             tmp.write_text(data, encoding="utf-8")

@@ -32,7 +32,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from .arch import BY_NAME
@@ -318,6 +318,8 @@ def forget() -> None:
     from .c import declare, macros, pipeline
 
     shutdown_workers()
+    while _WRITING:
+        _WRITING.pop().join()
     for path in _SENT.values():
         path.unlink(missing_ok=True)
     _SENT.clear()
@@ -336,14 +338,33 @@ def forget() -> None:
 
 
 def write_passes_soon() -> None:
-    """Have each worker write its passes (``c.reuse``) as soon as it has done what it was
-    sent so far, rather than when the command ends: for a command that has started all its
-    whole-tree dumps (``abi diff`` once both sides' tools views are started: the guest
-    views are partial, and a partial pass is never written), while the worker would
-    wait for this process to finish its own arches.  The end of the command writes only
-    what came after."""
+    """Write the passes (``c.reuse``) kept so far rather than when the command ends: each
+    worker as soon as it has done what it was sent so far, this process in a thread.
+    For a command that has started all its whole-tree dumps (``abi diff`` once both
+    sides' tools views are started: the guest views are partial, and a partial pass is
+    never written): the workers while they would wait for this process to finish its
+    own arches, and, called again once those are done, this process while it mostly
+    waits for cpp in the guest views.  The end of the command writes only what came
+    after."""
+    import threading
+
     for pool in _WORKERS.values():
         pool.submit(_write_own_passes)
+    # and this process's, kept so far, in a thread: mostly while this one waits for cpp
+    taken = [(store, store.take()) for store in _STORES.values()]
+
+    def write() -> None:
+        for store, passes in taken:
+            store.write(passes)
+
+    if any(passes for _, passes in taken):
+        writing = threading.Thread(target=write)
+        writing.start()
+        _WRITING.append(writing)
+
+
+_WRITING: list[Any] = []  # the threads of write_passes_soon, joined by finish
+os.register_at_fork(after_in_child=_WRITING.clear)
 
 
 def _write_own_passes() -> None:
@@ -361,6 +382,8 @@ def finish() -> None:
         for store in _STORES.values():
             store.save()
 
+    while _WRITING:  # what write_passes_soon began (long done, as a rule)
+        _WRITING.pop().join()
     saving = threading.Thread(target=save)
     saving.start()
     try:

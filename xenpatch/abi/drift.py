@@ -66,6 +66,7 @@ def _rated(args: argparse.Namespace, config: Config, tree: Path | None, old_src:
     start(new_src, "tools")
     api.write_passes_soon()  # then write their passes while this process finishes its own
     old_tools, new_tools = load(old_src, "tools"), load(new_src, "tools")
+    api.write_passes_soon()  # and this process its own, during the guest views
     changes = rating.rate(diff_models(old_tools, new_tools), tree, old_src, new_src,
                           old_tools, new_tools, load, (args.old, args.new), found, start)
     store.put(CommitEvents("", "", changes), "diff", *parts)

@@ -176,25 +176,35 @@ class PassStore:
     def save(self) -> None:
         """Write the first and the last whole pass of each arch and profile that was
         worked out here (at exit: the trees a later process may patch)."""
-        if self.directory is None or not any(self._ends.values()):
+        self.write(self.take())
+
+    def take(self) -> list[tuple[str, str, list[tuple[str, _Kept]]]]:
+        """What ``save`` is to write, taken from the store now: (arch, profile, [(shape,
+        pass)]) for ``write``, which may then run in another thread while this one goes
+        on (``api.write_passes_soon``)."""
+        ends, self._ends = self._ends, {}
+        return [(arch, profile, [(key[1], self._memory[key]) for key in keys])
+                for (arch, profile), keys in ends.items() if keys]
+
+    def write(self, taken: list[tuple[str, str, list[tuple[str, _Kept]]]]) -> None:
+        """Write what ``take`` took."""
+        if self.directory is None or not taken:
             return
         if not self.directory.exists():  # another code's passes are of no more use
             for stale in self.directory.parent.glob("passes-*"):
                 if stale != self.directory:  # a concurrent worker may have just made it
                     shutil.rmtree(stale, ignore_errors=True)
-        for (arch, profile), keys in self._ends.items():
+        for arch, profile, passes in taken:
             learned: dict[str, Shortcut] = {}
-            for key in keys:
-                kept = self._memory[key]  # in memory while it is to be written
+            for shape, kept in passes:
                 decls = kept.decls
-                path = self.directory / f"{arch}-{key[1]}.pickle"
+                path = self.directory / f"{arch}-{shape}.pickle"
                 if not path.exists():
                     _write(path, (kept.headers, kept.lines.tobytes(),
                                   (decls.typedefs, decls.tags, decls.enumerators, decls.types)))
                 learned.update(kept.learned)  # the last one's shortcuts win
             if learned:
                 _write(self._macros_file(arch, profile), marshal.dumps(learned))
-        self._ends.clear()
         keep_newest(self.directory.glob("*-*.pickle"), MAX_FILES)
 
     def _read(self, arch: str, key: str) -> _Kept | None:
