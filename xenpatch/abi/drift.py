@@ -130,15 +130,29 @@ def history(args: argparse.Namespace, config: Config) -> Result:
         rev_range = f"{rev_range}..HEAD"
     load = _dumper(config)
 
+    snapshots: dict[str, HeaderSource] = {}  # read once for the views of a commit
+
+    def snapshot(sha: str) -> HeaderSource:
+        if sha not in snapshots:
+            if len(snapshots) > 4:
+                snapshots.pop(next(iter(snapshots)))
+            snapshots[sha] = sources.from_tree(tree, sha)
+        return snapshots[sha]
+
     def by_sha(sha: str, profile: str, roots: frozenset[str] | None = None) -> AbiModel:
-        return load(sources.from_tree(tree, sha), profile, roots)
+        return load(snapshot(sha), profile, roots)
+
+    begin = _starter(config)
+
+    def start(sha: str, profile: str, roots: frozenset[str] | None = None) -> None:
+        begin(snapshot(sha), profile, roots)
 
     reporter = progress.current()  # cli installs a bar on a terminal, nothing under -q
 
     def step(done: int, total: int, label: str) -> None:
         reporter.bar(f"abi history {done}/{total} {label[:40]:40}", done / total if total else 1.0)
 
-    commits = hist.history(repo, rev_range, by_sha, step, _event_store(config))
+    commits = hist.history(repo, rev_range, by_sha, step, _event_store(config), start)
     code = 1 if any(ch.severity == "breaking" for c in commits for ch in c.changes) else 0
     if args.format == "json":
         return Result.of_json(hist.history_json(commits, rev_range), code, args.output)

@@ -32,6 +32,7 @@ SCHEMA = "xenpatch-abihistory/1"
 # (sha, profile, roots) -> model (``api.dump``'s ROOTS: None for the whole tree); a
 # HeaderSource is read from the commit by the loader.
 Loader = Callable[[str, str, Roots], AbiModel]
+Starter = Callable[[str, str, Roots], None]  # (sha, profile, roots): ``api.start``
 Progress = Callable[[int, int, str], None]
 
 
@@ -129,9 +130,12 @@ def _events_from_json(d: dict[str, Any]) -> CommitEvents:
 
 
 def history(repo: Any, rev_range: str, load: Loader, progress: Progress | None = None,
-            store: EventStore | None = None) -> list[CommitEvents]:
+            store: EventStore | None = None, start: Starter | None = None
+            ) -> list[CommitEvents]:
     """The rated ABI changes of every commit of REV_RANGE touching public/, oldest first;
-    commits STORE has rated before are not dumped again."""
+    commits STORE has rated before are not dumped again.  START(sha, profile, roots):
+    begins a LOAD (``api.start``), so that the guest views of a commit and its parent
+    are done together."""
     commits = gitrepo.commits_touching(repo, rev_range, PUBLIC)
     releases = _Releases(repo, load)
     store = store or EventStore(None, "")
@@ -149,8 +153,9 @@ def history(repo: Any, rev_range: str, load: Loader, progress: Progress | None =
         if known is not None:
             out.append(known)
             continue
-        now = _side(load, sha)
-        then = before if before is not None and before.label == parent else _side(load, parent)
+        now = _side(load, sha, start)
+        then = before if before is not None and before.label == parent \
+            else _side(load, parent, start)
         changes = diff_models(then.model("tools"), now.model("tools"))
         rated = judge(changes, then, now, releases.of(tag))
         new_failures = {f.header: f.error for a in now.model("tools").arches for f in a.failed}
@@ -164,8 +169,11 @@ def history(repo: Any, rev_range: str, load: Loader, progress: Progress | None =
     return out
 
 
-def _side(load: Loader, sha: str) -> Side:
-    return Side(lambda profile, roots: load(sha, profile, roots), sha)
+def _side(load: Loader, sha: str, start: Starter | None = None) -> Side:
+    def begin(profile: str, roots: Roots) -> None:
+        if start is not None:
+            start(sha, profile, roots)
+    return Side(lambda profile, roots: load(sha, profile, roots), sha, begin=begin)
 
 
 def history_json(commits: Sequence[CommitEvents], rev_range: str) -> dict[str, Any]:
