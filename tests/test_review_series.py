@@ -208,6 +208,19 @@ def test_encodings_and_folding() -> None:
     assert "+y" in p.diff.splitlines() and p.files == ("a.h",)
 
 
+def test_an_8bit_body_that_names_no_charset_is_utf8() -> None:
+    """``git format-patch`` declares no charset when only the diff is 8-bit; sent as it is,
+    its bytes are what ``git am`` applies: read as UTF-8, not as ASCII (a U+FFFD for each
+    byte).  Bytes that are not UTF-8 are still shown as U+FFFD, never raised on."""
+    diff = DIFF.replace("+y\n", "+/* caf\u00e9 */\n")
+    mail = parse_mail(_mail("u@x", "[PATCH] a: b", "Fix.\n\nSigned-off-by: A <a@x>\n" + diff))
+    (p,) = assemble([mail]).patches
+    assert "+/* caf\u00e9 */" in p.diff.splitlines()
+    latin1 = parse_mail(_mail("l@x", "[PATCH] a: b", "x\n" + DIFF).replace(b"+y", b"+\xe9"))
+    (q,) = assemble([latin1]).patches
+    assert "+\ufffd" in q.diff.splitlines()
+
+
 def test_patch_as_an_attachment() -> None:
     raw = (b"From: A <a@x>\nSubject: [PATCH] a: attached\nMessage-ID: <att@x>\nMIME-Version: 1.0\n"
            b"Content-Type: multipart/mixed; boundary=BB\n\n--BB\nContent-Type: text/plain\n\nSee attached.\n"

@@ -87,7 +87,11 @@ def format_address(name: str, address: str) -> str:
 
 def _part_text(part: Message) -> str:
     try:
-        content = part.get_content() if isinstance(part, EmailMessage) else None
+        # 8-bit text that names no charset (``git format-patch`` output sent as it is, when
+        # only the diff is 8-bit) is taken as UTF-8, as ``git am`` takes its bytes; the
+        # email package would read it as ASCII, every such byte a U+FFFD
+        content = part.get_content() if isinstance(part, EmailMessage) \
+            and part.get_param("charset") is not None else None
     except (LookupError, ValueError, AssertionError, KeyError):
         content = None
     if not isinstance(content, str):
