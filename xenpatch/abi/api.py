@@ -15,7 +15,9 @@ arch's result is cached (``modelcache``), keyed by the headers' content, and so
 is what each piece of preprocessed text parsed to (``segments``); a text of the
 same shape as an earlier pass's takes that pass's declarations (``c.reuse``).  ``dump_json``
 is ``dump``'s document without the model in between (``c.fast``, which holds
-the speed tricks and says what each buys).
+the speed tricks and says what each buys).  ``start`` begins a dump: what goes to
+the workers is sent at once, so that a command needing two (both sides of a diff)
+has the workers go from one to the other while this process does its part of each.
 
 Not applicable (a general rule, documented in ``arch.applies_to``): a header
 whose path names another architecture, and, for the guest profiles, a
