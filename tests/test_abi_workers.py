@@ -136,4 +136,30 @@ def test_abi_diff_keeps_both_sides_passes(two_sides, tmp_path):
         outs.append(proc.stdout)
         passes = [p.name.split("-")[0] for p in cache.glob("passes-*/*.pickle")]
         assert sorted(passes) == sorted(ARCHES * 2), jobs
+        # the models' JSON, written while the command waited (``api.write_texts_later``):
+        # both sides' tools views and their guest views, every arch
+        models = [p.stem.rsplit("-", 1)[1] for p in cache.glob("??/*.json")]
+        assert sorted(set(models)) == sorted(ARCHES) and len(models) >= 4 * len(ARCHES)
     assert outs[0] == outs[1] and "SIF_TEST_ONE" in outs[0] and "xenpatch_test" in outs[0]
+
+
+def test_texts_written_later_are_written_by_finish(two_sides, tmp_path):
+    """``write_texts_later``: a dump returns before the cache has its models' JSON, and
+    ``finish`` writes it, the same text a plain dump writes."""
+    from xenpatch.abi import modelcache
+
+    old, _ = two_sides
+    plain_cache, cache = tmp_path / "plain", tmp_path / "later"
+    api.dump(old, ARCHES, "tools", cache_dir=plain_cache, jobs=2)
+    api.forget()
+    api.write_texts_later()
+    model = api.dump(old, ARCHES, "tools", cache_dir=cache, jobs=2)
+    key = modelcache.Key.of(old, "tools", "cpp")
+    here = api._groups(list(ARCHES), 2)[-1]  # the arches done in this process
+    assert all(modelcache.load_text(cache, key, a) is None for a in here)
+    assert api._UNWRITTEN
+    api.finish()
+    for arch in ARCHES:
+        assert modelcache.load_text(cache, key, arch) == \
+            modelcache.load_text(plain_cache, key, arch), arch
+    assert modelcache.load(cache, key, "x86_64") == model.arch_map["x86_64"]

@@ -203,12 +203,63 @@ def _compute(source: HeaderSource, todo: Sequence[str], profile: str, cpp: str,
     run = started if started is not None and set(started.todo) == set(todo) \
         and started.want_models == want_models \
         else _launch(source, todo, profile, cpp, cache_dir, jobs, want_models, roots)
+    later = want_models and bool(_DEFERRING)
     results = arch_models(source.files, run.here, profile, cpp, want_models, cache_dir, None,
-                          roots) if run.here else []
+                          roots, texts=not later) if run.here else []
+    if later:
+        _later(cache_dir, key, [(arch, model) for arch, model, _ in results if model])
     for fut in run.futures:
         results.extend(_received(fut.result()))
-    modelcache.store_texts(cache_dir, key, {arch: text for arch, _, text in results})
+    modelcache.store_texts(cache_dir, key, {arch: text for arch, _, text in results if text})
     return results
+
+
+def write_texts_later() -> None:
+    """From now on, the model cache gets the JSON of the models made in this process
+    later: in ``write_passes_soon``'s thread, at ``finish`` or at exit, while this
+    process waits for cpp or for the workers, rather than before each dump returns (a
+    command's dumps, ``abi diff``; 20 ms a model).  Until then a dump of the same
+    snapshot in this process finds the model in memory (``_RECENT``), or makes it
+    again."""
+    if not _DEFERRING:
+        _DEFERRING.append(True)
+        _at_exit(_write_unwritten)
+
+
+_DEFERRING: list[bool] = []  # write_texts_later was called
+# Models this process made whose JSON the model cache is still to get (``_later``).
+_UNWRITTEN: list[tuple[Path | None, Key, str, ArchModel]] = []
+MAX_UNWRITTEN = 8  # past this the oldest are written at once (a watch bot lives long)
+
+
+def _forget_unwritten() -> None:
+    _DEFERRING.clear()
+    _UNWRITTEN.clear()
+
+
+os.register_at_fork(after_in_child=_forget_unwritten)
+
+
+def _later(cache_dir: Path | None, key: Key, models: Sequence[tuple[str, ArchModel]]) -> None:
+    """Have the model cache get MODELS' JSON later (``write_texts_later``), the oldest
+    past MAX_UNWRITTEN now."""
+    _UNWRITTEN.extend((cache_dir, key, arch, model) for arch, model in models)
+    if len(_UNWRITTEN) > MAX_UNWRITTEN:
+        _write_unwritten(len(_UNWRITTEN) - MAX_UNWRITTEN)
+
+
+def _write_unwritten(count: int | None = None) -> None:
+    """Write the JSON of the COUNT oldest unwritten models (all: None); any thread."""
+    from . import modelcache
+
+    done = 0
+    while _UNWRITTEN and (count is None or done < count):
+        try:
+            cache_dir, key, arch, model = _UNWRITTEN.pop(0)
+        except IndexError:  # another thread took the last one
+            return
+        modelcache.store_texts(cache_dir, key, {arch: modelcache.arch_text(model)})
+        done += 1
 
 
 # What goes to a worker and back goes through files in this process's transfer directory
@@ -322,6 +373,7 @@ def forget() -> None:
     shutdown_workers()
     while _WRITING:
         _WRITING.pop().join()
+    _forget_unwritten()
     for path in _SENT.values():
         path.unlink(missing_ok=True)
     _SENT.clear()
@@ -358,8 +410,9 @@ def write_passes_soon() -> None:
     def write() -> None:
         for store, passes in taken:
             store.write(passes)
+        _write_unwritten()
 
-    if any(passes for _, passes in taken):
+    if any(passes for _, passes in taken) or _UNWRITTEN:
         writing = threading.Thread(target=write)
         writing.start()
         _WRITING.append(writing)
@@ -383,6 +436,7 @@ def finish() -> None:
     def save() -> None:
         for store in _STORES.values():
             store.save()
+        _write_unwritten()
 
     while _WRITING:  # what write_passes_soon began (long done, as a rule)
         _WRITING.pop().join()
@@ -454,12 +508,12 @@ def _pass_store(cache_dir: Path | None) -> PassStore:
 
 def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str, cpp: str,
                 want_models: bool = True, cache_dir: Path | None = None,
-                clock: pipeline.Clock | None = None, roots: Sequence[str] | None = None
-                ) -> list[tuple[str, ArchModel | None, str]]:
+                clock: pipeline.Clock | None = None, roots: Sequence[str] | None = None,
+                texts: bool = True) -> list[tuple[str, ArchModel | None, str]]:
     """(arch, model, JSON text) of ARCHES (runs in a worker process; the JSON is made
-    here, in parallel, rather than in the parent).  Parsed pieces are shared between
-    the ARCHES and the process's earlier dumps, and kept in the segment cache under
-    CACHE_DIR."""
+    here, in parallel, rather than in the parent; TEXTS false: no text, "", for a model
+    whose text ``_later`` writes).  Parsed pieces are shared between the ARCHES and the
+    process's earlier dumps, and kept in the segment cache under CACHE_DIR."""
     from .c import fast, pipeline
     from .modelcache import arch_text
     from .segments import SegmentCache
@@ -477,7 +531,8 @@ def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str,
             model = pipeline.run(files, arch, profile, cpp, tmp, parser, clock, staged, roots,
                                  store)
             with clock.stage("json"):
-                out.append((arch, model if want_models else None, arch_text(model)))
+                out.append((arch, model if want_models else None,
+                            arch_text(model) if texts or not want_models else ""))
         with clock.stage("store"):
             parser.flush()
             guesses()

@@ -62,6 +62,7 @@ def _rated(args: argparse.Namespace, config: Config, tree: Path | None, old_src:
     if known is not None:
         return known.changes, messages
     start = _starter(config)
+    api.write_texts_later()  # the models' JSON for the cache while this process waits
     start(old_src, "tools")  # both sides at once: the workers go from one to the other
     start(new_src, "tools")
     api.write_passes_soon()  # then write their passes while this process finishes its own
