@@ -163,3 +163,29 @@ def test_texts_written_later_are_written_by_finish(two_sides, tmp_path):
         assert modelcache.load_text(cache, key, arch) == \
             modelcache.load_text(plain_cache, key, arch), arch
     assert modelcache.load(cache, key, "x86_64") == model.arch_map["x86_64"]
+
+
+def test_a_writer_process_writes_the_caches_and_finish_waits_for_it(two_sides, tmp_path):
+    """``write_passes_soon`` forks a writer for this process's passes and model JSON: the
+    files are the ones the command would write at its end, and ``finish`` reaps it."""
+    import os
+
+    from xenpatch.abi import modelcache
+    from xenpatch.abi.c import reuse
+
+    old, _ = two_sides
+    cache = tmp_path / "cache"
+    api.write_texts_later()
+    api.dump(old, ARCHES, "tools", cache_dir=cache, jobs=1)
+    assert api._UNWRITTEN
+    api.write_passes_soon()
+    assert not api._UNWRITTEN and len(api._WRITERS) == 1
+    writer = api._WRITERS[0]
+    api.finish()
+    assert not api._WRITERS
+    with pytest.raises(ChildProcessError):
+        os.waitpid(writer, os.WNOHANG)  # reaped, not a zombie
+    key = modelcache.Key.of(old, "tools", "cpp")
+    assert all(modelcache.load_text(cache, key, a) for a in ARCHES)
+    passes = sorted(p.name.split("-")[0] for p in reuse.directory_under(cache).glob("*.pickle"))
+    assert passes == sorted(ARCHES)
