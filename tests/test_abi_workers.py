@@ -11,6 +11,7 @@ cpp, the real 4.17.5 tree, real worker processes.
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -124,7 +125,7 @@ def test_abi_diff_keeps_both_sides_passes(two_sides, tmp_path):
             (where / rel).parent.mkdir(parents=True, exist_ok=True)
             (where / rel).write_bytes(data)
         dirs.append(str(where))
-    outs = []
+    outs, pieces = [], []
     for jobs in ("2", "1"):
         cache = tmp_path / f"cache-{jobs}"
         env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path),
@@ -140,6 +141,11 @@ def test_abi_diff_keeps_both_sides_passes(two_sides, tmp_path):
         # both sides' tools views and their guest views, every arch
         models = [p.stem.rsplit("-", 1)[1] for p in cache.glob("??/*.json")]
         assert sorted(set(models)) == sorted(ARCHES) and len(models) >= 4 * len(ARCHES)
+        # and the parsed pieces, stored by the writer and at the end of the command
+        (store,) = cache.glob("pieces-*.sqlite")
+        with sqlite3.connect(store) as con:
+            pieces.append(con.execute("SELECT text, context FROM piece").fetchall())
+    assert len(pieces[0]) > 1000 and sorted(pieces[0]) == sorted(pieces[1])
     assert outs[0] == outs[1] and "SIF_TEST_ONE" in outs[0] and "xenpatch_test" in outs[0]
 
 

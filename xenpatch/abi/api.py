@@ -223,7 +223,7 @@ def write_texts_later() -> None:
     again."""
     if not _DEFERRING:
         _DEFERRING.append(True)
-        _at_exit(_write_unwritten)
+        _at_exit(_write_rest)
 
 
 _DEFERRING: list[bool] = []  # write_texts_later was called
@@ -246,6 +246,14 @@ def _later(cache_dir: Path | None, key: Key, models: Sequence[tuple[str, ArchMod
     _UNWRITTEN.extend((cache_dir, key, arch, model) for arch, model in models)
     if len(_UNWRITTEN) > MAX_UNWRITTEN:
         _write_unwritten(len(_UNWRITTEN) - MAX_UNWRITTEN)
+
+
+def _write_rest() -> None:
+    """What ``write_texts_later`` left to write and no writer took: the models' JSON and
+    the parsed pieces (at ``finish``, or at exit)."""
+    _write_unwritten()
+    for parser in list(_PARSERS.values()):
+        parser.flush()
 
 
 def _write_unwritten(count: int | None = None) -> None:
@@ -404,13 +412,17 @@ def write_passes_soon() -> None:
     taken = [(store, passes) for store in _STORES.values() if (passes := store.take())]
     texts = _UNWRITTEN[:]
     del _UNWRITTEN[:len(texts)]
-    if taken or texts:
-        _write_apart(taken, texts)
+    parsers = [parser for parser in _PARSERS.values() if parser.unflushed] \
+        if _DEFERRING else []
+    if taken or texts or parsers:
+        _write_apart(taken, texts, parsers)
 
 
 def _write_apart(taken: Sequence[tuple[PassStore, Any]],
-                 texts: Sequence[tuple[Path | None, Key, str, ArchModel]]) -> None:
-    """Write TAKEN passes and the JSON of TEXTS' models in a child process, forked for it:
+                 texts: Sequence[tuple[Path | None, Key, str, ArchModel]],
+                 parsers: Sequence[SegmentParser] = ()) -> None:
+    """Write TAKEN passes, the JSON of TEXTS' models and the pieces PARSERS parsed since
+    their last flush in a child process, forked for it:
     pickling and JSON are CPU work that holds the GIL, so a thread of this process took
     it from the guest views it was meant to wait with (a release pair's diff: 0.22 s of
     it, the diff before the views 0.05 s -> 0.26 s); the child has a copy of them and
@@ -421,6 +433,7 @@ def _write_apart(taken: Sequence[tuple[PassStore, Any]],
     import json  # noqa: F401  (all the child needs, imported here, not in the child)
     import marshal  # noqa: F401
     import pickle  # noqa: F401
+    import sqlite3  # noqa: F401
     import threading
     import warnings
 
@@ -431,6 +444,8 @@ def _write_apart(taken: Sequence[tuple[PassStore, Any]],
             store.write(passes)
         for cache_dir, key, arch, model in texts:
             modelcache.store_texts(cache_dir, key, {arch: modelcache.arch_text(model)})
+        for parser in parsers:
+            parser.flush()
 
     pid = -1
     if hasattr(os, "fork"):
@@ -449,6 +464,8 @@ def _write_apart(taken: Sequence[tuple[PassStore, Any]],
         if not _WRITERS:
             _at_exit(_reap_writers)
         _WRITERS.append(pid)
+        for parser in parsers:
+            parser.flushed_elsewhere()
         return
     thread = threading.Thread(target=write)
     thread.start()
@@ -485,7 +502,7 @@ def finish() -> None:
     def save() -> None:
         for store in _STORES.values():
             store.save()
-        _write_unwritten()
+        _write_rest()
 
     _reap_writers()  # what write_passes_soon began (long done, as a rule)
     saving = threading.Thread(target=save)
@@ -582,7 +599,8 @@ def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str,
                 out.append((arch, model if want_models else None,
                             arch_text(model) if texts or not want_models else ""))
         with clock.stage("store"):
-            parser.flush()
+            if not _DEFERRING:  # else the writer or the end of the command stores them
+                parser.flush()
             guesses()
     return out
 

@@ -236,6 +236,11 @@ class SegmentParser:
         return c_ast.FileAST(ext)
 
     @property
+    def unflushed(self) -> bool:
+        """Whether pieces were parsed since the last flush."""
+        return bool(self._new)
+
+    @property
     def size(self) -> int:
         """How many parsed pieces are kept in memory."""
         return len(self._done)
@@ -244,6 +249,11 @@ class SegmentParser:
         """Write the pieces parsed since the last flush to the store."""
         if self._store is not None and self._new:
             self._store.put_many(self._new)
+        self._new = {}
+
+    def flushed_elsewhere(self) -> None:
+        """Forget the pieces parsed since the last flush without writing them: a copy of
+        this parser in another process writes them (``api._write_apart``)."""
         self._new = {}
 
     def _prefetch(self, key_texts: list[str]) -> None:
