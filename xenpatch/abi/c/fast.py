@@ -76,13 +76,19 @@ trick against the plain way in the same run).
   0.15 s between a worker's two started tasks; and a snapshot's files are
   written once for all its dumps, not sent again with each guest view.
 * caches written while a process waits [``api.write_passes_soon``,
-  ``api.write_texts_later``, ``reuse.PassStore.take``/``write``]: a worker
-  writes its passes right after its arches of the new side (it would wait
-  for this process to finish its own); this process writes its own, and the
-  JSON of the models it made for the model cache (20 ms a model), in a
-  thread during the guest views (mostly cpp runs).  ``finish`` at the end of
-  ``abi diff`` went from 0.1 s to 0.01 s, and the command 1.73 s -> 1.66 s
-  for the JSON alone (alternating runs, medians of 10).
+  ``api.write_texts_later``, ``api._write_apart``, ``reuse.PassStore.take``/
+  ``write``]: a worker writes its passes right after its arches of the new
+  side (it would wait for this process to finish its own); this process's
+  passes, the JSON of the models it made (20 ms a model) and the pieces it
+  parsed are written by a child forked for it once the tools views are done,
+  while this process goes on with the guest views.  ``finish`` at the end of
+  ``abi diff`` went from 0.1 s to 0.01 s.  A thread did it first: the
+  pickling and JSON hold the GIL, and the diff before the views went from
+  0.05 s to 0.26 s; the forked writer has its own core.  Alternating cold
+  ``abi diff`` of the release pair (medians of 10): the thread with the
+  passes 2.16 s against 2.36 s (a slow hour), the JSON added 1.66 s against
+  1.73 s, the fork 1.66 s against 1.81 s, the pieces added 1.56 s against
+  1.61 s.
 * pieces stored once [``segments.SegmentCache.put_many``]: the two processes
   of a dump parse the pieces their arches have in common each (about 700 of
   a cold 4.21 tree); the one that stores second encodes only the pieces the
