@@ -192,11 +192,8 @@ def test_forget_leaves_a_process_as_it_started(xen_tree, tmp_path):
     assert not macros.MEMO.values
 
 
-def test_the_tools_only_probe_is_kept_by_what_it_reads(xen_tree, tmp_path, monkeypatch):
-    """domctl.h's probe (xen.h and domctl.h in the tools profile) is asked again by the
-    other guest view and by the next snapshot of a history: it is run once for the same
-    headers, and again when one of those it reads changed."""
-    files = dict(sources.from_tree(xen_tree).files)
+def _probes_counted(monkeypatch) -> list[list[str]]:
+    """The tools-only probes run from now on (cpp on xen.h and one header, tools profile)."""
     probes: list[list[str]] = []
     real = pp.run_cpp
 
@@ -206,6 +203,15 @@ def test_the_tools_only_probe_is_kept_by_what_it_reads(xen_tree, tmp_path, monke
         return real(cpp, arch, prof, public, headers, tail)
 
     monkeypatch.setattr(pp, "run_cpp", counted)
+    return probes
+
+
+def test_the_tools_only_probe_is_kept_by_what_it_reads(xen_tree, tmp_path, monkeypatch):
+    """domctl.h's probe (xen.h and domctl.h in the tools profile) is asked again by the
+    other guest view and by the next snapshot of a history: it is run once for the same
+    headers, and again when one of those it reads changed."""
+    files = dict(sources.from_tree(xen_tree).files)
+    probes = _probes_counted(monkeypatch)
     monkeypatch.setattr(pipeline, "_TOOLS_ONLY", {})
     outside = dict(files, **{"io/ring.h": files["io/ring.h"] + b"\n/* another commit */\n"})
     inside = dict(files, **{"xen.h": files["xen.h"] + b"\n/* another commit */\n"})
@@ -223,15 +229,7 @@ def test_a_tools_pass_of_the_same_files_answers_the_probe(xen_tree, tmp_path, mo
     process: what that pass's cpp took and refused says which headers are tools-only, and
     no probe runs; the models are those the probes give, on every arch and guest view."""
     files = dict(sources.from_tree(xen_tree).files)
-    probes: list[list[str]] = []
-    real = pp.run_cpp
-
-    def counted(cpp, arch, prof, public, headers, tail=()):
-        if prof == "tools" and len(headers) == 2:
-            probes.append(list(headers))
-        return real(cpp, arch, prof, public, headers, tail)
-
-    monkeypatch.setattr(pp, "run_cpp", counted)
+    probes = _probes_counted(monkeypatch)
     for arch in ARCHES:
         for profile in ("guest", "guest-latest"):
             monkeypatch.setattr(pipeline, "_TOOLS_ONLY", {})

@@ -215,12 +215,12 @@ def _compute(source: HeaderSource, todo: Sequence[str], profile: str, cpp: str,
 
 
 def write_texts_later() -> None:
-    """From now on, the model cache gets the JSON of the models made in this process
-    later: in ``write_passes_soon``'s thread, at ``finish`` or at exit, while this
-    process waits for cpp or for the workers, rather than before each dump returns (a
-    command's dumps, ``abi diff``; 20 ms a model).  Until then a dump of the same
-    snapshot in this process finds the model in memory (``_RECENT``), or makes it
-    again."""
+    """From now on, the model cache gets the JSON of the models made in this process,
+    and the segment store the pieces it parsed, later: from ``write_passes_soon``'s
+    writer process (``_write_apart``), at ``finish`` or at exit, rather than before each
+    dump returns (``abi diff``: 20 ms a model, 0.045 s of pieces for a cold tree).  Until
+    then a dump of the same snapshot in this process finds the model in memory
+    (``_RECENT``), or makes it again."""
     if not _DEFERRING:
         _DEFERRING.append(True)
         _at_exit(_write_rest)
