@@ -258,16 +258,21 @@ def _write_rest() -> None:
 
 def _write_unwritten(count: int | None = None) -> None:
     """Write the JSON of the COUNT oldest unwritten models (all: None); any thread."""
-    from . import modelcache
-
     done = 0
     while _UNWRITTEN and (count is None or done < count):
         try:
-            cache_dir, key, arch, model = _UNWRITTEN.pop(0)
+            entry = _UNWRITTEN.pop(0)
         except IndexError:  # another thread took the last one
             return
-        modelcache.store_texts(cache_dir, key, {arch: modelcache.arch_text(model)})
+        _write_text(*entry)
         done += 1
+
+
+def _write_text(cache_dir: Path | None, key: Key, arch: str, model: ArchModel) -> None:
+    """The model cache's JSON of MODEL, an entry of ``_UNWRITTEN``."""
+    from . import modelcache
+
+    modelcache.store_texts(cache_dir, key, {arch: modelcache.arch_text(model)})
 
 
 # What goes to a worker and back goes through files in this process's transfer directory
@@ -437,13 +442,13 @@ def _write_apart(taken: Sequence[tuple[PassStore, Any]],
     import threading
     import warnings
 
-    from . import modelcache
+    from . import modelcache  # noqa: F401  (loaded before the fork: _write_text uses it)
 
     def write() -> None:
         for store, passes in taken:
             store.write(passes)
-        for cache_dir, key, arch, model in texts:
-            modelcache.store_texts(cache_dir, key, {arch: modelcache.arch_text(model)})
+        for entry in texts:
+            _write_text(*entry)
         for parser in parsers:
             parser.flush()
 
@@ -500,8 +505,7 @@ def finish() -> None:
     import threading
 
     def save() -> None:
-        for store in _STORES.values():
-            store.save()
+        _write_own_passes()
         _write_rest()
 
     _reap_writers()  # what write_passes_soon began (long done, as a rule)

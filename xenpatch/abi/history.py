@@ -171,9 +171,10 @@ def history(repo: Any, rev_range: str, load: Loader, progress: Progress | None =
 
 def _side(load: Loader, sha: str, start: Starter | None = None) -> Side:
     def begin(profile: str, roots: Roots) -> None:
-        if start is not None:
-            start(sha, profile, roots)
-    return Side(lambda profile, roots: load(sha, profile, roots), sha, begin=begin)
+        assert start is not None
+        start(sha, profile, roots)
+    return Side(lambda profile, roots: load(sha, profile, roots), sha,
+                begin=None if start is None else begin)
 
 
 def history_json(commits: Sequence[CommitEvents], rev_range: str) -> dict[str, Any]:

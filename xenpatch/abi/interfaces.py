@@ -75,7 +75,7 @@ class Side:
     begin: Callable[[str, Roots], None] | None = None
 
     def model(self, profile: str, roots: Roots = None) -> AbiModel:
-        key: str | tuple[str, Roots] = profile if roots is None else (profile, roots)
+        key = self._key(profile, roots)
         if key not in self.cached:
             self.cached[key] = self.load(profile, roots)
         return self.cached[key]
@@ -83,9 +83,12 @@ class Side:
     def start(self, profile: str, roots: Roots = None) -> None:
         """Begin ``model(profile, roots)`` when it is not loaded yet: the view of the other
         side can then be done alongside (``views``)."""
-        key: str | tuple[str, Roots] = profile if roots is None else (profile, roots)
-        if self.begin is not None and key not in self.cached:
+        if self.begin is not None and self._key(profile, roots) not in self.cached:
             self.begin(profile, roots)
+
+    @staticmethod
+    def _key(profile: str, roots: Roots) -> str | tuple[str, Roots]:
+        return profile if roots is None else (profile, roots)
 
     def view(self, profile: str, roots: Roots) -> AbiModel:
         """PROFILE's model of ROOTS (the headers the changes are in) where it says what the

@@ -29,9 +29,9 @@ def side(load: Loader, source: HeaderSource, label: str, tools: AbiModel,
         return load(source, profile, roots)
 
     def begin(profile: str, roots: Roots) -> None:
-        if start is not None:
-            start(source, profile, roots)
-    return Side(view, label, {"tools": tools}, begin)
+        assert start is not None
+        start(source, profile, roots)
+    return Side(view, label, {"tools": tools}, None if start is None else begin)
 
 
 def release_tag(tree: Path, rev: str) -> tuple[str, str] | None:
