@@ -8,6 +8,7 @@ checking those internals (and this file) against the new version.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pycparser
 import pytest
@@ -21,6 +22,7 @@ def test_installed_pycparser_is_a_supported_version() -> None:
     assert fast.supported(pycparser.__version__), (
         f"pycparser {pycparser.__version__} is outside fast.PYCPARSER {fast.PYCPARSER}")
     fast.check_pycparser()  # and the internals are there
+    assert fast.fast_lexer_class() is not None  # and those the fast lexer reads
     for name in ("_scope_stack", "_typedef_checked_token"):  # set in CParser.parse()
         assert name in c_parser.CParser.parse.__code__.co_names
 
@@ -80,3 +82,124 @@ def test_collector_paused_restores_the_collector() -> None:
         assert not gc.isenabled()  # off before, off after
     finally:
         gc.enable()
+
+
+# -- the fast lexer -----------------------------------------------------------------------
+
+def _plain_tokens(text: str, filename: str = "t.h") -> tuple[list, list]:
+    """pycparser's own tokens of TEXT, and the errors its lexer reported."""
+    from pycparser import c_lexer
+
+    errors: list[tuple[str, int, int]] = []
+    lexer = c_lexer.CLexer(lambda msg, line, col: errors.append((msg, line, col)),
+                           dialect="c23")
+    lexer.input(text, filename)
+    return [*iter(lexer.token, None), None], errors
+
+
+def _fast_tokens(text: str, filename: str = "t.h") -> list | None:
+    lexer = fast.fast_lexer_class()
+    assert lexer is not None, "the installed pycparser's lexer lacks what FastLexer reads"
+    return lexer(fast._refuse, dialect="c23").tokens(text, filename)
+
+
+TRICKY = [
+    "typedef unsigned long xen_pfn_t;\nstruct s { int a[4]; char *p; };\n",
+    'L"wide" u8"x" u\'c\' U"y" Lfoo Lx "s" L\'w\' u8\'q\'',
+    "a->b a-=1 a-- a-1 x*=2 *p a<<=b a<=b a<b <% %> <: :> %: %:%: a::b ... a.b .5 p.q",
+    "1.5e3 0x1p3 1'000 077 0 0u 10ULL 0x1fUL 1wb 0b101 a1 _1 1a",
+    "[[gnu::packed]] [ [x]] a[1] a[ 2 ] a[\n[b]] ]]",
+    '# 12 "f.h" 3\nint x;\n#line 7 "g.h"\nint y;\n# 3\nint z;\n',
+    "#pragma pack(1)\nstruct s { int a; };\n_Pragma(\"once\") int z;\n#pragma\n",
+    "$id a$b _x\tb\fc\vd\ne  \n\n  f",
+    "'ab' 'a' '\\n' \"s\\\"q\" '\\x41' '\\0' \"lax \\q escape\"",
+    "a ? b : c ; ~x ! y != z == w && q || r ^ s | t & u % v = w += x >>= y",
+    "struct S { int a : 3, : 0; } x = { .a = 1 }, *y[2][3];",
+    "",
+    "\n\n",
+]
+BROKEN = [
+    "int a; /* comment */",
+    "int a; // comment",
+    'char *s = "unterminated;\n',
+    "x ` y @ z",
+    "'' 'abcdef'",
+    "0 08 1",
+    "[[gnu::aligned(8]] int x;",
+    "int a;\r\nint b;",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_fast_lexer_gives_pycparsers_tokens(text: str) -> None:
+    tokens, errors = _plain_tokens(text)
+    assert errors == []
+    assert _fast_tokens(text) == tokens
+
+
+@pytest.mark.parametrize("text", BROKEN)
+def test_fast_lexer_leaves_what_pycparser_rejects_to_pycparser(text: str) -> None:
+    _, errors = _plain_tokens(text)
+    assert errors, "not a lexing error: move it to TRICKY"
+    assert _fast_tokens(text) is None
+
+
+@pytest.mark.parametrize("text", [
+    "struct s { int a; ", "int x = ;", "typedef int T; T T;", "int f(int a, ) ;",
+    "struct { int a; } b c;", "int a; /* x */", "enum e { A = , B };"])
+def test_a_parse_error_is_pycparsers_error(text: str) -> None:
+    """The fast path gives up on an error, and the text is parsed the plain way: the
+    message and the lexer's place (parse._failure reads it) are pycparser's own."""
+    scoped = fast.scoped_parser_class()(dialect="c23")
+    with pytest.raises(c_parser.ParseError) as fast_error:
+        scoped.parse_in_scope(text, "t.h", {})
+    plain = c_parser.CParser(dialect="c23")
+    with pytest.raises(c_parser.ParseError) as plain_error:
+        plain.parse(text, "t.h")
+    assert str(fast_error.value) == str(plain_error.value)
+    assert (scoped.clex._lineno, scoped.clex._filename) == \
+        (plain.clex._lineno, plain.clex._filename)
+
+
+def test_fast_lexer_gives_pycparsers_tokens_on_every_piece_of_a_real_tree(
+        xen_tree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every text the parser gets from 4.17.5 on the four arches, tools and guest views:
+    the same tokens, coordinates included, as pycparser's lexer; and the same models with
+    the fast lexer as without it."""
+    from xenpatch.abi import model, sources
+    from xenpatch.abi.c import pipeline
+
+    files = sources.from_tree(xen_tree).files
+    scoped = fast.scoped_parser_class()
+    seen: dict[tuple[str, str], None] = {}
+    parse_in_scope = scoped.parse_in_scope
+
+    def recording(self, text, filename, scope):  # type: ignore[no-untyped-def]
+        seen[(text, filename)] = None
+        return parse_in_scope(self, text, filename, scope)
+
+    monkeypatch.setattr(scoped, "parse_in_scope", recording)
+    models = {}
+    parser = parse.SegmentParser()  # each distinct piece parsed once
+    for arch in model.ARCHES:
+        for profile in ("tools", "guest"):
+            models[(arch, profile)] = pipeline.run(files, arch, profile, "cpp",
+                                                   tmp_path / f"{arch}-{profile}", parser)
+    assert len(seen) > 1500
+    tokens = 0
+    for text, filename in seen:
+        plain, errors = _plain_tokens(text, filename)
+        assert errors == []
+        assert _fast_tokens(text, filename) == plain, text[:200]
+        tokens += len(plain)
+    assert tokens > 50_000
+
+    monkeypatch.setattr(fast, "fast_lexer_class", lambda: None)
+    fast.scoped_parser_class.cache_clear()
+    try:
+        plain_model = pipeline.run(files, "x86_32", "tools", "cpp", tmp_path / "plain",
+                                   parse.SegmentParser())
+        assert fast.scoped_parser_class()(dialect="c23")._fast is None
+    finally:
+        fast.scoped_parser_class.cache_clear()
+    assert plain_model == models[("x86_32", "tools")]
