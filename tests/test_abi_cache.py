@@ -82,6 +82,28 @@ def x86_64_text(xen_tree, tmp_path_factory) -> str:
     return _x86_64(sources.from_tree(xen_tree).files, tmp_path_factory.mktemp("stage"))
 
 
+def test_segments_cut_before_are_cut_up_once(x86_64_text, monkeypatch):
+    """A segment met again (the other arch of a family, an unchanged header of the next
+    snapshot) takes its pieces from the parser's memo, and gives the same nodes; past
+    MAX_SEGMENTS the oldest go."""
+    parser = SegmentParser()
+    first = _shape(parser.parse(x86_64_text, W).ext)
+    cut: list[str] = []
+    real = parse.chunks
+    monkeypatch.setattr(parse, "chunks", lambda s: cut.append(s) or real(s))
+    anchor = "struct start_info {"
+    changed = x86_64_text.replace(anchor, anchor + " int xenpatch_new;", 1)
+    assert _shape(parser.parse(x86_64_text, W).ext) == first and cut == []
+    got = _shape(parser.parse(changed, W).ext)
+    assert len(cut) == 1 and anchor in cut[0]  # only the segment that changed
+    assert got == _shape(SegmentParser().parse(changed, W).ext)
+
+    monkeypatch.setattr(parse, "MAX_SEGMENTS", 3)
+    small = SegmentParser()
+    assert _shape(small.parse(x86_64_text, W).ext) == first
+    assert len(small._cut) == 3
+
+
 def test_codec_round_trip_on_a_real_translation_unit(x86_64_text):
     nodes = SegmentParser().parse(x86_64_text, W).ext
     back, _, _ = parse.decode(parse.encode((nodes, {}, 0)))

@@ -207,6 +207,7 @@ class SegmentParser:
         self._done: dict[bytes, Parsed] = {}
         self._store = store
         self._new: dict[bytes, Parsed] = {}
+        self._cut: dict[str, tuple[list[str], dict[str, tuple[str, int]]]] = {}
         self.reused = 0
         self.parsed = 0
 
@@ -214,8 +215,12 @@ class SegmentParser:
         text = rewrite_gnu(text)
         starts = [m.start() for m in _SEGMENT.finditer(text)]
         segments = [text[a:b] for a, b in zip([0, *starts], [*starts, len(text)], strict=True)]
-        pieces = [chunks(s) for s in segments]
-        keys = {c: movable(c) for p in pieces for c in p}
+        pieces: list[list[str]] = []
+        keys: dict[str, tuple[str, int]] = {}
+        for segment in segments:
+            parts, moved = self._cut_up(segment)
+            pieces.append(parts)
+            keys.update(moved)
         if self._store is not None:
             self._prefetch([k for k, _ in keys.values()])
         parser = fast.scoped_parser_class()(dialect="c23")
@@ -234,6 +239,20 @@ class SegmentParser:
                 nodes = self._piece(parser, segment, filename, scope)
             ext.extend(nodes)
         return c_ast.FileAST(ext)
+
+    def _cut_up(self, segment: str) -> tuple[list[str], dict[str, tuple[str, int]]]:
+        """``chunks`` of SEGMENT and the ``movable`` key of each, kept by the segment's text:
+        a header's segment is the same text on the other arches of its family and in the
+        next snapshot when neither it nor what it includes changed (measured: 102 distinct
+        of the 296 segments of the x86 group's four tools passes of ``abi diff
+        RELEASE-4.21.0 RELEASE-4.22.0``)."""
+        hit = self._cut.get(segment)
+        if hit is None:
+            parts = chunks(segment)
+            hit = self._cut[segment] = (parts, {c: movable(c) for c in parts})
+            while len(self._cut) > MAX_SEGMENTS:
+                del self._cut[next(iter(self._cut))]
+        return hit
 
     @property
     def unflushed(self) -> bool:
@@ -295,6 +314,7 @@ class SegmentParser:
 
 
 TEXT_KEY = 16
+MAX_SEGMENTS = 2048  # segments whose pieces a parser keeps (a snapshot has about 75 an arch)
 
 
 def encode(parsed: Parsed) -> bytes:
