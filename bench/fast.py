@@ -23,7 +23,12 @@ same data (the real tree's public headers, all four arches, tools profile):
 * moved: x86_64 with a declaration added near the top of domctl.h parsed by a
   parser holding the base's pieces, the pieces after it taken with their
   lines moved, against keying every piece by its exact text
-  (``parse.movable``).
+  (``parse.movable``);
+* lexer: every piece of x86_32 parsed by a fresh ``SegmentParser``, each lexed
+  whole by ``fast.fast_lexer_class``'s lexer, against pycparser's own lexer;
+* segments: x86_32 parsed again by a parser that holds its pieces (the second
+  arch of a family, the next snapshot), its segments cut up before, against
+  cutting them again (``SegmentParser._cut_up``).
 """
 
 from __future__ import annotations
@@ -231,6 +236,33 @@ def main() -> None:
         finally:
             parse.movable = movable  # type: ignore[assignment]
         report("moved", trick, plain)
+
+        def fresh_parse() -> None:
+            parse.SegmentParser().parse(split["x86_32"], pp.WRAPPER)
+
+        trick = median_time(fresh_parse, args.runs)
+        lexer = fast.fast_lexer_class
+        fast.scoped_parser_class.cache_clear()
+        fast.fast_lexer_class = lambda: None  # type: ignore[assignment]
+        try:
+            plain = median_time(fresh_parse, args.runs)
+        finally:
+            fast.fast_lexer_class = lexer  # type: ignore[assignment]
+            fast.scoped_parser_class.cache_clear()
+        report("lexer", trick, plain)
+
+        holding = parse.SegmentParser()
+        holding.parse(split["x86_32"], pp.WRAPPER)
+
+        def again(forget: bool) -> Callable[[], None]:
+            def run() -> None:
+                if forget:
+                    holding._cut.clear()
+                holding.parse(split["x86_32"], pp.WRAPPER)
+            return run
+
+        report("segments", median_time(again(False), args.runs),
+               median_time(again(True), args.runs))
 
 
 if __name__ == "__main__":
