@@ -335,12 +335,13 @@ def fast_lexer_class() -> Any:
         return None
     # A punctuator is found here when no master-regex token starts with it and no longer
     # operator of its bucket is there: '(' always, '*' when no '=' follows, '[' when it
-    # does not begin an attribute ('.', '/' and quotes begin numbers, comments, literals).
+    # does not begin an attribute ('.', '/' and quotes begin numbers, comments, literals;
+    # '#' a line marker or pragma).
     punct: dict[str, str] = {}
     alternatives = []
     for first, bucket in sorted(buckets.items()):
         single = [e.tok_type for e in bucket if e.literal == first]
-        if not single or first in "./'\"" or first.isalnum() or first in "_$" \
+        if not single or first in "./'\"#\\" or first.isalnum() or first in "_$" \
                 or master.match(first):
             continue
         longer = [re.escape(e.literal[1:]) for e in bucket if len(e.literal) > 1]
