@@ -54,7 +54,12 @@ def rate(changes: tuple, tree: Path | None, old_src: HeaderSource, new_src: Head
     together (``api.start``)."""
     from . import sources
 
-    release = None if found is None or tree is None else Release(
-        found[0], load(sources.from_tree(tree, found[1]), "tools", None))
+    release = None
+    if found is not None and tree is not None:
+        # the release is a side of the diff more often than not (RELEASE-x..HEAD, and a
+        # release's diff with the one before): its files are read from git once
+        same = [s for s in (old_src, new_src) if s.rev == found[1]]
+        release = Release(found[0], load(same[0] if same else sources.from_tree(tree, found[1]),
+                                         "tools", None))
     return judge(changes, side(load, old_src, labels[0], old_tools, start),
                  side(load, new_src, labels[1], new_tools, start), release)
