@@ -274,3 +274,83 @@ def test_staged_copies_of_a_killed_process_are_swept(xen_tree, tmp_path, monkeyp
     assert tmp.parent == tmp_path and tmp.name.startswith(f"xenpatch-abi-{os.getpid()}-")
     api._unstage()
     assert not tmp.exists()
+
+
+# -- cpp ahead (``pipeline.cpp_ahead``) --------------------------------------------------
+
+def test_a_run_in_a_slot_is_the_run_in_the_staged_copy(xen_tree, tmp_path):
+    """The same text and errors, every name read through the slot's link to public/."""
+    files = dict(sources.from_tree(xen_tree).files)
+    files["memory.h"] = files["memory.h"] + b'\n#error "refused here"\n'
+    staged = pipeline.stage(files, tmp_path)
+    headers = pp.order_headers(files, ["xen.h", "memory.h", "grant_table.h"])
+    plain = pp.run_cpp("cpp", "x86_64", "tools", staged.public, headers)
+    slotted = pp.run_cpp("cpp", "x86_64", "tools", staged.public, headers, (), ".cpp-test")
+    assert slotted.text == plain.text and plain.text
+    assert slotted.errors == plain.errors and "refused here" in plain.errors["memory.h"]
+    assert (tmp_path / "staged" / ".cpp-test" / "public").resolve() == staged.public.resolve()
+
+
+def test_cpp_ahead_runs_are_taken_by_the_pass_and_give_its_model(xen_tree, tmp_path,
+                                                                  monkeypatch):
+    """A group's next arch is preprocessed while the one before is worked on: the pass takes
+    that run (no run of its own) and makes the model a plain pass makes."""
+    files = sources.from_tree(xen_tree).files
+    staged = pipeline.stage(files, tmp_path)
+    monkeypatch.setattr(pipeline, "_REJECTED", {})
+    monkeypatch.setattr(pipeline, "_AHEAD", {})
+    plain = pipeline.run(files, "x86_64", "guest", "cpp", tmp_path, SegmentParser(), None,
+                         staged)  # the first pass of the profile: nothing is run ahead
+    pipeline.cpp_ahead(files, ["x86_64"], "guest", "cpp", staged)
+    assert len(pipeline._AHEAD) == 1
+    inline: list[str] = []
+    real = pp.run_cpp
+    monkeypatch.setattr(pp, "run_cpp", lambda *a, **k: inline.append(a[1]) or real(*a, **k))
+    ahead = pipeline.run(files, "x86_64", "guest", "cpp", tmp_path, SegmentParser(), None,
+                         staged)
+    assert ahead == plain
+    assert inline == [] and pipeline._AHEAD == {}
+
+
+def test_a_run_ahead_on_a_wrong_guess_is_not_taken(xen_tree, tmp_path, monkeypatch):
+    """The arch before rejected another header: the pass's first run has other arguments
+    than the one begun ahead, which it leaves, and it runs cpp itself."""
+    files = sources.from_tree(xen_tree).files
+    staged = pipeline.stage(files, tmp_path)
+    monkeypatch.setattr(pipeline, "_REJECTED", {"tools": frozenset()})
+    monkeypatch.setattr(pipeline, "_AHEAD", {})
+    pipeline.cpp_ahead(files, ["x86_32"], "tools", "cpp", staged)
+    pipeline._REJECTED["tools"] = frozenset({"dom0_ops.h"})
+    got = pipeline.run(files, "x86_32", "tools", "cpp", tmp_path, SegmentParser(), None, staged)
+    assert len(pipeline._AHEAD) == 1  # left as it was
+    monkeypatch.setattr(pipeline, "_REJECTED", {})
+    assert got == pipeline.run(files, "x86_32", "tools", "cpp", tmp_path, SegmentParser(), None,
+                               pipeline.stage(files, tmp_path / "again"))
+
+
+def test_dumps_with_cpp_ahead_equal_dumps_without(xen_tree, tmp_path, monkeypatch):
+    """Once its profile was seen, a dump runs each next arch's cpp ahead (here: the three
+    after the first, one group); the models are the plain ones."""
+    src = sources.from_tree(xen_tree)
+    files = dict(src.files)
+    files["xen.h"] = files["xen.h"].replace(b"#define SIF_PRIVILEGED",
+                                            b"#define SIF_AHEAD (1<<9)\n#define SIF_PRIVILEGED", 1)
+    patched = sources.HeaderSource("patched", None, files)
+    begun: list[tuple[str, ...]] = []
+    real = pipeline.cpp_ahead
+
+    def counted(files, arches, *a, **k):  # type: ignore[no-untyped-def]
+        before = len(pipeline._AHEAD)
+        real(files, arches, *a, **k)
+        begun.extend(arches[: len(pipeline._AHEAD) - before])
+
+    def models(cache: Path) -> list:
+        api.forget()
+        return [api.dump(s, ARCHES, "guest", cache_dir=cache, jobs=1) for s in (src, patched)]
+
+    monkeypatch.setattr(pipeline, "cpp_ahead", counted)
+    ahead = models(tmp_path / "a")
+    assert len(begun) == 3  # the patched tree's arches after the first
+    monkeypatch.setattr(pipeline, "cpp_ahead", lambda *a, **k: None)
+    assert models(tmp_path / "b") == ahead
+    api.forget()

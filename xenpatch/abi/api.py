@@ -596,6 +596,7 @@ def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str,
     with fast.collector_paused():
         with clock.stage("stage"):
             tmp, staged = _staged(files)
+            pipeline.cpp_ahead(files, arches[1:], profile, cpp, staged, roots)
         for arch in arches:
             model = pipeline.run(files, arch, profile, cpp, tmp, parser, clock, staged, roots,
                                  store)

@@ -120,6 +120,17 @@ trick against the plain way in the same run).
   pass (below) and the three items above, a cold ``abi diff RELEASE-4.21.0
   RELEASE-4.22.0`` went from 2.0-2.4 s to 1.7-2.2 s (alternating runs,
   medians of 8-10, the machine's speed varying by 1.5x over the hour).
+* cpp ahead [``pipeline.cpp_ahead``, ``preprocess.run_cpp``'s SLOT]: a
+  group's next arches are preprocessed in threads while this process works on
+  the arch before (cpp is a process; a run is 10-40 ms), each in a slot of the
+  staged copy (a directory whose ``public`` links to it: the same output text,
+  and its own wrapper); the pass takes the run begun with its arguments, and runs
+  cpp itself when they turned out otherwise.  Not before the first pass of a
+  profile, which learns what cpp rejects.  Most of it is in the guest views'
+  chain, where each process waited on one cpp run after the other: a cold ``abi
+  diff RELEASE-4.21.0 RELEASE-4.22.0``, with the release tag's tree no longer
+  read twice (``rating.rate``), 1.575 s -> 1.467 s (alternating runs, medians of
+  10), the same JSON.
 * guessed rejections [``pipeline.c_pass``, ``preprocess.run_cpp``'s TAIL]: the
   headers cpp rejected in a process's last pass of a profile (kept in the
   cache, ``cpp-rejects.json``, for the next process), and in a guest view

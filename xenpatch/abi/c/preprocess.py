@@ -132,15 +132,22 @@ def cpp_argv(cpp: str, arch: str, profile: str) -> list[str]:
 
 
 def run_cpp(cpp: str, arch: str, profile: str, public: Path, headers: Sequence[str],
-            tail: Sequence[str] = ()) -> CppRun:
+            tail: Sequence[str] = (), slot: str | None = None) -> CppRun:
     """Preprocess HEADERS (paths relative to PUBLIC) as one translation unit.
 
     TAIL: headers included after all of HEADERS, whose errors are reported but whose
     text is not in the output, which is then HEADERS' alone (cpp reads a file once,
-    top to bottom: what comes after a line cannot change what came before it)."""
-    wrapper = public.parent / WRAPPER
-    wrapper.write_text(wrapper_text(headers, tail), encoding="utf-8")
-    result = proc.run(cpp_argv(cpp, arch, profile) + [WRAPPER], cwd=public.parent, text=False)
+    top to bottom: what comes after a line cannot change what came before it).
+    SLOT: run in a new directory of that name beside PUBLIC, whose ``public`` is a link
+    to it, so that other runs can go at the same time (each writes its own wrapper); the
+    output is the same text, every name in it read through ``public``."""
+    where = public.parent
+    if slot is not None:
+        where = public.parent / slot
+        where.mkdir()
+        (where / "public").symlink_to(Path("..") / public.name)
+    (where / WRAPPER).write_text(wrapper_text(headers, tail), encoding="utf-8")
+    result = proc.run(cpp_argv(cpp, arch, profile) + [WRAPPER], cwd=where, text=False)
     stderr = result.stderr.decode("utf-8", "replace")
     lines = [*headers, *(["", *tail] if tail else [])]  # by the wrapper's line
     errors = _attribute_errors(stderr, public, lines) if result.returncode else {}
