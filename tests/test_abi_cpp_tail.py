@@ -299,17 +299,38 @@ def test_cpp_ahead_runs_are_taken_by_the_pass_and_give_its_model(xen_tree, tmp_p
     staged = pipeline.stage(files, tmp_path)
     monkeypatch.setattr(pipeline, "_REJECTED", {})
     monkeypatch.setattr(pipeline, "_AHEAD", {})
-    plain = pipeline.run(files, "x86_64", "guest", "cpp", tmp_path, SegmentParser(), None,
-                         staged)  # the first pass of the profile: nothing is run ahead
-    pipeline.cpp_ahead(files, ["x86_64"], "guest", "cpp", staged)
+    pipeline.cpp_ahead(files, ["x86_64"], "tools", "cpp", staged)
     assert len(pipeline._AHEAD) == 1
     inline: list[str] = []
     real = pp.run_cpp
     monkeypatch.setattr(pp, "run_cpp", lambda *a, **k: inline.append(a[1]) or real(*a, **k))
-    ahead = pipeline.run(files, "x86_64", "guest", "cpp", tmp_path, SegmentParser(), None,
+    ahead = pipeline.run(files, "x86_64", "tools", "cpp", tmp_path, SegmentParser(), None,
                          staged)
-    assert ahead == plain
     assert inline == [] and pipeline._AHEAD == {}
+    monkeypatch.setattr(pipeline, "_REJECTED", {})
+    assert ahead == pipeline.run(files, "x86_64", "tools", "cpp", tmp_path, SegmentParser(),
+                                 None, staged)
+    assert inline == ["x86_64"]  # the plain pass ran its own
+
+
+@pytest.mark.parametrize(("profile", "rejected"), [
+    ("tools", {"dom0_ops.h"}), ("guest-latest", {"dom0_ops.h", "domctl.h", "sysctl.h"}),
+    ("guest", {"domctl.h", "sysctl.h"})])
+def test_a_first_pass_guesses_what_cpp_rejects_from_the_headers_text(xen_tree, tmp_path,
+                                                                     monkeypatch, profile,
+                                                                     rejected):
+    """dom0_ops.h refuses the latest interface version (tools, guest-latest), domctl.h and
+    sysctl.h refuse guests: a process's first pass guesses them, and makes one cpp run
+    (besides the tools-only probes of a guest view, ``_tools_only``)."""
+    files = sources.from_tree(xen_tree).files
+    monkeypatch.setattr(pipeline, "_REJECTED", {})
+    runs: list[str] = []
+    real = pp.run_cpp
+    monkeypatch.setattr(pp, "run_cpp", lambda *a, **k: runs.append(a[2]) or real(*a, **k))
+    pipeline.c_pass(files, "x86_64", profile, "cpp", tmp_path, SegmentParser(), None,
+                    pipeline.stage(files, tmp_path))
+    assert pipeline._REJECTED[profile] == rejected
+    assert runs.count(profile) == 1
 
 
 def test_a_run_ahead_on_a_wrong_guess_is_not_taken(xen_tree, tmp_path, monkeypatch):
@@ -320,7 +341,7 @@ def test_a_run_ahead_on_a_wrong_guess_is_not_taken(xen_tree, tmp_path, monkeypat
     monkeypatch.setattr(pipeline, "_REJECTED", {"tools": frozenset()})
     monkeypatch.setattr(pipeline, "_AHEAD", {})
     pipeline.cpp_ahead(files, ["x86_32"], "tools", "cpp", staged)
-    pipeline._REJECTED["tools"] = frozenset({"dom0_ops.h"})
+    pipeline._REJECTED["tools"] = frozenset({"memory.h"})  # what the arch before "rejected"
     got = pipeline.run(files, "x86_32", "tools", "cpp", tmp_path, SegmentParser(), None, staged)
     assert len(pipeline._AHEAD) == 1  # left as it was
     monkeypatch.setattr(pipeline, "_REJECTED", {})
@@ -329,8 +350,8 @@ def test_a_run_ahead_on_a_wrong_guess_is_not_taken(xen_tree, tmp_path, monkeypat
 
 
 def test_dumps_with_cpp_ahead_equal_dumps_without(xen_tree, tmp_path, monkeypatch):
-    """Once its profile was seen, a dump runs each next arch's cpp ahead (here: the three
-    after the first, one group); the models are the plain ones."""
+    """A dump runs each next arch's cpp ahead (here: the three after the first, one group,
+    in each of two dumps); the models are the plain ones."""
     src = sources.from_tree(xen_tree)
     files = dict(src.files)
     files["xen.h"] = files["xen.h"].replace(b"#define SIF_PRIVILEGED",
@@ -350,7 +371,7 @@ def test_dumps_with_cpp_ahead_equal_dumps_without(xen_tree, tmp_path, monkeypatc
 
     monkeypatch.setattr(pipeline, "cpp_ahead", counted)
     ahead = models(tmp_path / "a")
-    assert len(begun) == 3  # the patched tree's arches after the first
+    assert begun == ["arm64", "x86_32", "x86_64"] * 2
     monkeypatch.setattr(pipeline, "cpp_ahead", lambda *a, **k: None)
     assert models(tmp_path / "b") == ahead
     api.forget()

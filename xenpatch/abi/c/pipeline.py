@@ -199,14 +199,10 @@ def cpp_ahead(files: Mapping[str, bytes], arches: Sequence[str], profile: str, c
     then preprocessed while this process works on the one before (cpp is a process of
     its own; measured: 20-30 ms a run).  A run ``c_pass`` then asks for with the same
     arguments takes its result; a guess that turns out otherwise (the arch before
-    rejected another header) is dropped, and ``c_pass`` runs cpp itself.  Not before the
-    first pass of PROFILE in this process or its cache (``_REJECTED``): that pass learns
-    which headers cpp rejects, which the next arch's run depends on."""
+    rejected another header) is dropped, and ``c_pass`` runs cpp itself."""
     from concurrent.futures import ThreadPoolExecutor
 
     global _CPP_THREADS
-    if profile not in _REJECTED:  # the first pass of PROFILE learns what cpp rejects
-        return
     wanted = None if roots is None else pp.with_includers(files, roots)
     for arch in arches:
         public, todo, _, _ = _applicable(files, arch, staged, wanted)
@@ -282,24 +278,35 @@ def remember_rejected(path: Path) -> Callable[[], None]:
 
 
 def _likely_rejected(files: Mapping[str, bytes], profile: str, todo: Sequence[str]) -> set[str]:
-    """The headers of TODO cpp is likely to reject in PROFILE: a guess, checked by the run."""
+    """The headers of TODO cpp is likely to reject in PROFILE: a guess, checked by the run.
+    What the last pass of PROFILE rejected; in a guest view, the headers whose text
+    refuses guests (``_TOOLS_GUARD``); where the interface version is the latest (tools,
+    guest-latest), the headers whose text refuses it (``_LATEST_GUARD``)."""
     guess = set(_REJECTED.get(profile, ()))
-    if profile != "tools":
-        guess |= {h for h in todo if _refuses_guests(files[h])}
+    for h in todo:
+        guest, latest = _refuses(files[h])
+        if (guest and profile != "tools") or (latest and profile in ("tools", "guest-latest")):
+            guess.add(h)
     return guess & set(todo)
 
 
-_REFUSES: dict[bytes, bool] = {}
+_REFUSES: dict[bytes, tuple[bool, bool]] = {}
+# ``#error`` from an interface version on: dom0_ops.h ("a compatibility interface only",
+# >= 0x00030204), which the latest version always is
+_LATEST_GUARD = re.compile(
+    rb"^#if __XEN_INTERFACE_VERSION__ >= 0x[0-9a-fA-F]+\s*\n#error ", re.M)
 
 
-def _refuses_guests(data: bytes) -> bool:
-    """Whether a header's text opens the ``#error`` block of ``_TOOLS_GUARD`` (memoised by
-    content: every guest pass asks for every header, 5 ms a pass unmemoised)."""
+def _refuses(data: bytes) -> tuple[bool, bool]:
+    """Whether a header's text opens the ``#error`` block of ``_TOOLS_GUARD`` (guests),
+    and of ``_LATEST_GUARD`` (memoised by content: every pass asks for every header, 5 ms
+    a pass unmemoised)."""
     found = _REFUSES.get(data)
     if found is None:
         if len(_REFUSES) > 4096:
             _REFUSES.clear()
-        found = _REFUSES[data] = _TOOLS_GUARD.search(data) is not None
+        found = _REFUSES[data] = (_TOOLS_GUARD.search(data) is not None,
+                                  _LATEST_GUARD.search(data) is not None)
     return found
 
 
