@@ -399,6 +399,7 @@ def forget() -> None:
     pipeline._REJECTED.clear()
     pipeline._TOOLS_ONLY.clear()
     pipeline._REFUSES.clear()
+    pipeline._AHEAD.clear()
     declare._LITERALS.clear()
     macros.MEMO = macros.Memo()
 
