@@ -128,12 +128,7 @@ def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: P
     guess = _likely_rejected(files, profile, todo)
     rejected: set[str] = set()
     while True:  # every round that does not return drops a header from TODO
-        # Order again: a header only a dropped one included is now a root.
-        todo = pp.order_headers(files, [h for h in todo if h not in guess])
-        # The headers cpp is likely to reject go last, the included ones first (each then
-        # meets its own #error): when cpp rejects every one of them and nothing else, the
-        # output before them is the next round's, which this round then is.
-        tail = pp.order_headers(files, sorted(guess))[::-1]
+        todo, tail = _round(files, todo, guess)
         with clock.stage("cpp"):
             ahead = _AHEAD.pop((cpp, arch, profile, public, tuple(todo), tuple(tail)), None)
             run = ahead.result() if ahead is not None else \
@@ -192,6 +187,17 @@ def c_pass(files: Mapping[str, bytes], arch: str, profile: str, cpp: str, tmp: P
                     tuple(sorted(not_applicable)))
 
 
+def _round(files: Mapping[str, bytes], todo: Sequence[str],
+           guess: Collection[str]) -> tuple[list[str], list[str]]:
+    """The headers of a round of ``c_pass``'s cpp: TODO but GUESS, ordered again (a header
+    only a dropped one included is now a root), and the tail: the headers cpp is likely
+    to reject, last, the included ones first (each then meets its own #error).  When cpp
+    rejects every one of them and nothing else, the output before them is the next
+    round's, which this round then is."""
+    return (pp.order_headers(files, [h for h in todo if h not in guess]),
+            pp.order_headers(files, sorted(guess))[::-1])
+
+
 def cpp_ahead(files: Mapping[str, bytes], arches: Sequence[str], profile: str, cpp: str,
               staged: Staged, roots: Sequence[str] | None = None) -> None:
     """Begin, in threads, the first cpp run ``c_pass`` will make for each of ARCHES (each
@@ -206,9 +212,7 @@ def cpp_ahead(files: Mapping[str, bytes], arches: Sequence[str], profile: str, c
     wanted = None if roots is None else pp.with_includers(files, roots)
     for arch in arches:
         public, todo, _, _ = _applicable(files, arch, staged, wanted)
-        guess = _likely_rejected(files, profile, todo)
-        todo = pp.order_headers(files, [h for h in todo if h not in guess])
-        tail = pp.order_headers(files, sorted(guess))[::-1]
+        todo, tail = _round(files, todo, _likely_rejected(files, profile, todo))
         key = (cpp, arch, profile, public, tuple(todo), tuple(tail))
         if key in _AHEAD:
             continue
