@@ -192,6 +192,19 @@ def test_forget_leaves_a_process_as_it_started(xen_tree, tmp_path):
     assert not macros.MEMO.values
 
 
+def _cpp_runs(monkeypatch) -> list[tuple[str, str]]:
+    """The (arch, profile) of each cpp run begun from now on."""
+    runs: list[tuple[str, str]] = []
+    real = pp.run_cpp
+
+    def counted(cpp, arch, prof, *rest, **kw):
+        runs.append((arch, prof))
+        return real(cpp, arch, prof, *rest, **kw)
+
+    monkeypatch.setattr(pp, "run_cpp", counted)
+    return runs
+
+
 def _probes_counted(monkeypatch) -> list[list[str]]:
     """The tools-only probes run from now on (cpp on xen.h and one header, tools profile)."""
     probes: list[list[str]] = []
@@ -301,16 +314,14 @@ def test_cpp_ahead_runs_are_taken_by_the_pass_and_give_its_model(xen_tree, tmp_p
     monkeypatch.setattr(pipeline, "_AHEAD", {})
     pipeline.cpp_ahead(files, ["x86_64"], "tools", "cpp", staged)
     assert len(pipeline._AHEAD) == 1
-    inline: list[str] = []
-    real = pp.run_cpp
-    monkeypatch.setattr(pp, "run_cpp", lambda *a, **k: inline.append(a[1]) or real(*a, **k))
+    inline = _cpp_runs(monkeypatch)
     ahead = pipeline.run(files, "x86_64", "tools", "cpp", tmp_path, SegmentParser(), None,
                          staged)
     assert inline == [] and pipeline._AHEAD == {}
     monkeypatch.setattr(pipeline, "_REJECTED", {})
     assert ahead == pipeline.run(files, "x86_64", "tools", "cpp", tmp_path, SegmentParser(),
                                  None, staged)
-    assert inline == ["x86_64"]  # the plain pass ran its own
+    assert inline == [("x86_64", "tools")]  # the plain pass ran its own
 
 
 @pytest.mark.parametrize(("profile", "rejected"), [
@@ -324,13 +335,11 @@ def test_a_first_pass_guesses_what_cpp_rejects_from_the_headers_text(xen_tree, t
     (besides the tools-only probes of a guest view, ``_tools_only``)."""
     files = sources.from_tree(xen_tree).files
     monkeypatch.setattr(pipeline, "_REJECTED", {})
-    runs: list[str] = []
-    real = pp.run_cpp
-    monkeypatch.setattr(pp, "run_cpp", lambda *a, **k: runs.append(a[2]) or real(*a, **k))
+    runs = _cpp_runs(monkeypatch)
     pipeline.c_pass(files, "x86_64", profile, "cpp", tmp_path, SegmentParser(), None,
                     pipeline.stage(files, tmp_path))
     assert pipeline._REJECTED[profile] == rejected
-    assert runs.count(profile) == 1
+    assert [p for _, p in runs].count(profile) == 1
 
 
 def test_a_run_ahead_on_a_wrong_guess_is_not_taken(xen_tree, tmp_path, monkeypatch):

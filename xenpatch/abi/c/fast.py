@@ -370,7 +370,7 @@ def fast_lexer_class() -> Any:
     fast = re.compile(r"([ \t\f\v]+)|(\n)|([A-Za-z_$][0-9A-Za-z_$]*+)(?![\'\"])|("
                       + "|".join(alternatives) + ")").match
 
-    class FastLexer(c_lexer.CLexer):  # type: ignore[misc, valid-type]
+    class FastLexer(c_lexer.CLexer):
         _pos: int  # CLexer's, set by _init_state
 
         def token(self) -> Any:
