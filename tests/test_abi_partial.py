@@ -113,6 +113,22 @@ def test_partial_guest_views_rate_every_change_as_the_whole_views_do(xen_tree, t
     assert by[("macro-alias-removed", "VGCF_IN_KERNEL", None)].severity == "compatible"
 
 
+def test_a_partial_view_groups_no_families_and_keeps_what_the_rules_read(xen_tree, tmp_path):
+    """The rules read a partial model's types and macros, never its families: grouping
+    them is left out (``api.dump``'s ROOTS); the whole view still has them."""
+    src = sources.from_tree(xen_tree)
+    whole = api.dump(src, ("x86_64",), "guest-latest", cache_dir=tmp_path / "cache")
+    part = api.dump(src, ("x86_64",), "guest-latest", cache_dir=tmp_path / "cache",
+                    roots=["vcpu.h"])
+    w, p = whole.arches[0], part.arches[0]
+    assert w.families and p.families == ()
+    assert {f.prefix for f in w.families} >= {"VCPUOP_"}
+    mine = [m for m in w.macros if m.header == "vcpu.h"]
+    assert mine and all(p.macro_map[m.name] == m for m in mine)
+    assert p.type_map["struct vcpu_register_vcpu_info"] == \
+        w.type_map["struct vcpu_register_vcpu_info"]
+
+
 def test_a_partial_view_that_cannot_stand_alone_falls_back_to_the_whole_view(tmp_path):
     """b.h uses a typedef of a.h without including it (the whole tree reads a.h first,
     sorted): alone, b.h fails to parse, so the rules read the whole view instead."""

@@ -117,7 +117,8 @@ def dump(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "t
     (``preprocess.with_includers``: xen.h and the headers that include them), go into
     the translation unit, the others are only there to be included: a partial model,
     for the interface rules' guest views of the headers a diff touched (its
-    ``headers`` are those that were read)."""
+    ``headers`` are those that were read; it groups no ``families``, which those rules
+    never read)."""
     _check(arches, profile)
     from . import modelcache
 
