@@ -38,6 +38,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bytecode import compile_package  # bench/bytecode.py (bench/ is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the compiler probe lives with the tests
@@ -117,6 +119,7 @@ def main() -> None:
     ap.add_argument("--new", default="RELEASE-4.22.0")
     ap.add_argument("--runs", type=int, default=1)
     args = ap.parse_args()
+    compile_package()
     for tool in ("abidw", "abidiff", "gcc", "clang"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} not found (apt-get install abigail-tools gcc-multilib clang)")

@@ -32,6 +32,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bytecode import compile_package  # bench/bytecode.py (bench/ is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the compiler probe lives with the tests
@@ -130,6 +132,7 @@ def main() -> None:
     ap.add_argument("--tree", type=Path, default=Path.home() / ".cache/xenpatch/xen-4.17")
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
+    compile_package()
     src = sources.from_tree(args.tree)
     print(f"tree {args.tree}: {len(src.headers)} public headers x {len(ARCHES)} arches, "
           f"{os.cpu_count()} cores")

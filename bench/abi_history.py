@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bytecode import compile_package  # bench/bytecode.py (bench/ is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -51,6 +53,7 @@ def main() -> None:
     ap.add_argument("--range", default="RELEASE-4.21.0..RELEASE-4.22.0")
     ap.add_argument("--runs", type=int, default=1)
     args = ap.parse_args()
+    compile_package()
     if not (args.git / "HEAD").exists():
         sys.exit(f"no xen.git at {args.git} (fetch xen-project/xen, or --git DIR)")
     git = ["git", "--git-dir", str(args.git)]

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bytecode import compile_package  # bench/bytecode.py (bench/ is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 5.0
 EPOCH = "1767225600"
@@ -73,6 +75,7 @@ def main() -> None:
     ap.add_argument("--tree", type=Path)
     ap.add_argument("--runs", type=int, default=3, help="runs of each case (median reported)")
     args = ap.parse_args()
+    compile_package()
     tree = args.tree or fetched_tree()
     with tempfile.TemporaryDirectory(prefix="xenpatch-bench-") as tmp:
         work = Path(tmp)

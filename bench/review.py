@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bytecode import compile_package  # bench/bytecode.py (bench/ is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"cold": 8.0, "base cached": 3.0}
 ANCHOR = "                                   /* P->M making the 3 level tree obsolete? */\n"
@@ -100,6 +102,7 @@ def main() -> None:
     ap.add_argument("--tree", type=Path)
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
+    compile_package()
     tree = args.tree or fetched_tree()
     with tempfile.TemporaryDirectory(prefix="xenpatch-bench-review-") as tmp:
         work = Path(tmp)

@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bytecode import compile_package  # bench/bytecode.py (bench/ is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
@@ -90,6 +92,7 @@ def main() -> int:
     ap.add_argument("--series", type=int, default=40)
     ap.add_argument("--abi", type=int, default=4)
     opts = ap.parse_args()
+    compile_package()
     if not pinbox.available():
         print("bench/watch.py: Debian's public-inbox is not installed", file=sys.stderr)
         return 2
