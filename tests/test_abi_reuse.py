@@ -228,6 +228,26 @@ def test_the_first_and_the_last_whole_tree_of_a_process_are_written(tmp_path):
         api.forget()
 
 
+def test_more_whole_passes_than_memory_holds_are_saved_without_error(tmp_path, monkeypatch):
+    """Every arch in every profile of several trees (a long-lived process: a watch bot,
+    a diff whose partial views fell back to whole ones) is more first and last whole
+    passes than the memory holds: the newest pass is never the one that goes, and the
+    end of the process writes what is left (once it wrote a pass it had dropped: a
+    KeyError at exit, and nothing written)."""
+    monkeypatch.setattr(reuse.PassStore, "MEMORY", 3)
+    cache = tmp_path / "cache"
+    for n in range(3):
+        files = {"xen.h": f"struct s{n} {{ int a; }};\n#define N {n}\n".encode()}
+        for profile in ("tools", "guest", "guest-latest"):
+            api.dump(_source(files, f"tree{n}"), ARCHES, profile, cache_dir=cache, jobs=1)
+    store = _store(cache)
+    assert len(store._memory) == 3
+    taken = store.take()
+    assert taken and all(kept is not None for _, _, passes in taken for _, kept in passes)
+    store.write(taken)
+    assert list(reuse.directory_under(cache).glob("*-*.pickle"))
+
+
 def test_old_code_files_go_and_the_files_are_bounded(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     stale = cache / "passes-0000000000000000"

@@ -130,18 +130,22 @@ class PassStore:
         ARCH and PROFILE, written at exit."""
         key = (arch, split.shape)
         self._remember(key, _Kept(decls, split.headers, split.lines, learned))
-        if whole:
-            ends = self._ends.setdefault((arch, profile), [key])
-            ends[1:] = [key] if key != ends[0] else []
+        if whole:  # [first, last]; the first may have gone from memory (``_remember``)
+            ends = self._ends.setdefault((arch, profile), [])
+            ends[1:] = [key] if ends and key != ends[0] else []
+            if not ends:
+                ends.append(key)
 
     def _remember(self, key: tuple[str, str], kept: _Kept) -> None:
-        """KEPT in memory, the newest last; past MEMORY the oldest goes, one to be written
-        at exit only when nothing else can."""
+        """KEPT in memory, the newest last; past MEMORY the oldest goes but KEY, one to be
+        written at exit only when nothing else can (more whole passes than MEMORY: every
+        arch in every profile, a long-lived process)."""
         self._memory.pop(key, None)
         self._memory[key] = kept
         while len(self._memory) > self.MEMORY:
             ends = {k for keys in self._ends.values() for k in keys}
-            oldest = next((k for k in self._memory if k not in ends), next(iter(self._memory)))
+            older = [k for k in self._memory if k != key]
+            oldest = next((k for k in older if k not in ends), older[0])
             self._memory.pop(oldest)
             for keys in self._ends.values():
                 if oldest in keys:
