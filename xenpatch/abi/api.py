@@ -382,6 +382,7 @@ def _worker(group: Sequence[str]) -> Executor:
 def forget() -> None:
     """Drop all this process keeps between dumps (models, parsed pieces, staged copies,
     memos, guesses) and stop the workers: what a benchmark's cold run starts from."""
+    from . import families
     from .c import declare, macros, pipeline
 
     shutdown_workers()
@@ -402,6 +403,8 @@ def forget() -> None:
     pipeline._REFUSES.clear()
     pipeline._AHEAD.clear()
     declare._LITERALS.clear()
+    families._GROUPED.clear()
+    families._NAMES.clear()
     macros.MEMO = macros.Memo()
 
 
