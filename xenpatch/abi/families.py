@@ -144,14 +144,13 @@ def runs(items: Sequence[Item]) -> list[tuple[str, list[Item]]]:
 def group_families(macros: Sequence[Macro], types: Sequence[TypeInfo]) -> tuple[Family, ...]:
     """Flag and value families of one arch: macro runs per header, and enumerations."""
     helper = helpers(macros)
-    by_header: dict[str, list[Macro]] = {}
+    by_header: dict[str, list[tuple[str, int, int, str]]] = {}
     for m in macros:
         if m.value is not None and m.name not in helper:
-            by_header.setdefault(m.header, []).append(m)
+            by_header.setdefault(m.header, []).append((m.name, m.value, m.line, m.expr))
     found: list[tuple[Item, Family]] = []
     for header in sorted(by_header):
-        ordered = sorted(by_header[header], key=lambda m: m.line)
-        found.extend(_grouped(header, tuple((m.name, m.value, m.line, m.expr) for m in ordered)))
+        found.extend(_grouped(header, tuple(sorted(by_header[header], key=lambda it: it[2]))))
     for t in sorted(types, key=lambda t: (t.header, t.line)):
         if t.kind == "enum" and len(t.enumerators) >= 2:
             found.extend(_grouped(t.header, tuple((e.name, e.value, t.line, "")
