@@ -5,7 +5,7 @@
 # floor that is not true fails here.  Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
+PY=${PYTHON:-/usr/bin/python3}  # Debian's, as scripts/setup.sh
 venv=.venv-floors
 pins=$("$PY" - <<'PYEOF'
 import re, tomllib
