@@ -222,7 +222,8 @@ def write_texts_later() -> None:
     """From now on, the model cache gets the JSON of the models made in this process,
     and the segment store the pieces it parsed, later: from ``write_passes_soon``'s
     writer process (``_write_apart``), at ``finish`` or at exit, rather than before each
-    dump returns (``abi diff``: 20 ms a model, 0.045 s of pieces for a cold tree).  Until
+    dump returns (``abi diff``: 20 ms a model, 0.045 s of pieces for a cold tree); the
+    workers it then starts write their models' JSON later too (``_remote``).  Until
     then a dump of the same snapshot in this process finds the model in memory
     (``_RECENT``), or makes it again."""
     if not _DEFERRING:
@@ -607,8 +608,9 @@ def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str,
                 texts: bool = True) -> list[tuple[str, ArchModel | None, str]]:
     """(arch, model, JSON text) of ARCHES (runs in a worker process; the JSON is made
     here, in parallel, rather than in the parent; TEXTS false: no text, "", for a model
-    whose text ``_later`` writes).  Parsed pieces are shared between the ARCHES and the
-    process's earlier dumps, and kept in the segment cache under CACHE_DIR."""
+    whose text ``_later`` writes, in the parent or in a worker, ``_remote``).  Parsed
+    pieces are shared between the ARCHES and the process's earlier dumps, and kept in
+    the segment cache under CACHE_DIR."""
     from .c import fast, pipeline
     from .modelcache import arch_text
     from .segments import SegmentCache
