@@ -99,7 +99,7 @@ def helpers(macros: Sequence[Macro]) -> set[str]:
                 _NAMES.clear()
             names = _NAMES[m.expr] = frozenset(IDENT.findall(m.expr))
         if names & candidates:
-            used.update(n for n in names & candidates if n != m.name)
+            used |= names & candidates - {m.name}
     return used
 
 
