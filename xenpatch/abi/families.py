@@ -95,7 +95,7 @@ def helpers(macros: Sequence[Macro]) -> set[str]:
     for m in macros:
         names = _NAMES.get(m.expr)
         if names is None:
-            if len(_NAMES) >= MAX_GROUPED * 4:
+            if len(_NAMES) >= MAX_NAMES:
                 _NAMES.clear()
             names = _NAMES[m.expr] = frozenset(IDENT.findall(m.expr))
         if names & candidates:
@@ -104,6 +104,7 @@ def helpers(macros: Sequence[Macro]) -> set[str]:
 
 
 _NAMES: dict[str, frozenset[str]] = {}  # the identifiers of a macro body, by its text
+MAX_NAMES = 16384  # distinct bodies kept (a tree has about 2500 a view)
 
 
 def runs(items: Sequence[Item]) -> list[tuple[str, list[Item]]]:
