@@ -7,6 +7,7 @@ a golden JSON for one real header, and the model's JSON round trip.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,41 @@ def test_rev_reads_the_commit_not_the_work_tree(xen_clone, cache):
     assert "XENPATCH_WORKTREE_ONLY" in work.arches[0].macro_map
     assert "XENPATCH_WORKTREE_ONLY" not in committed.arches[0].macro_map
     assert committed.source.rev and len(committed.source.rev) == 40
+
+
+def test_the_next_revision_reads_only_the_blobs_that_changed(xen_clone, monkeypatch):
+    """Two revisions of public/ (the sides of a diff, two commits of a history) share most
+    of their headers: the second read asks git only for the blobs the first did not get
+    (by object id), and gives what a fresh read gives."""
+    import git
+
+    from xenpatch import gitrepo
+
+    xen_h = xen_clone / "xen/include/public/xen.h"
+    xen_h.write_text(xen_h.read_text() + "\n#define XENPATCH_NEXT 1\n")
+    subprocess.run(["git", "-C", str(xen_clone), "-c", "user.name=t", "-c", "user.email=t@t",
+                    "commit", "-qam", "next"], check=True)
+    monkeypatch.setattr(gitrepo, "_BLOBS", {})
+    monkeypatch.setattr(gitrepo, "_BLOBS_SIZE", [0])
+    read: list[str] = []
+    real = git.Blob.data_stream
+    monkeypatch.setattr(git.Blob, "data_stream",
+                        property(lambda self: read.append(self.path) or real.fget(self)))
+    first = sources.from_tree(xen_clone, "HEAD~1")
+    assert len(read) == len(first.files) > 50
+    read.clear()
+    second = sources.from_tree(xen_clone, "HEAD")
+    assert read == ["xen/include/public/xen.h"]
+    assert b"XENPATCH_NEXT" in second.files["xen.h"]
+    monkeypatch.setattr(gitrepo, "_BLOBS", {})
+    monkeypatch.setattr(gitrepo, "_BLOBS_SIZE", [0])
+    assert sources.from_tree(xen_clone, "HEAD").files == second.files
+    assert sources.from_tree(xen_clone, "HEAD~1").files == first.files
+    # past MAX_BLOB_BYTES the oldest go
+    monkeypatch.setattr(gitrepo, "MAX_BLOB_BYTES", 100_000)
+    sources.from_tree(xen_clone, "HEAD")
+    assert 0 < gitrepo._BLOBS_SIZE[0] <= 100_000
+    assert gitrepo._BLOBS_SIZE[0] == sum(map(len, gitrepo._BLOBS.values()))
 
 
 @pytest.mark.parametrize("rev", ["RELEASE-4.18.0", "RELEASE-4.19.0", "RELEASE-4.20.0", "master"])
