@@ -28,7 +28,10 @@ same data (the real tree's public headers, all four arches, tools profile):
   whole by ``fast.fast_lexer_class``'s lexer, against pycparser's own lexer;
 * segments: x86_32 parsed again by a parser that holds its pieces (the second
   arch of a family, the next snapshot), its segments cut up before, against
-  cutting them again (``SegmentParser._cut_up``).
+  cutting them again (``SegmentParser._cut_up``), each piece looked up;
+* segment nodes: the same, each segment's nodes taken whole from the parser's
+  memo of what it parsed to in that typedef context (``_Segment.results``),
+  against looking up each of its pieces.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def median_time(fn: Callable[[], object], runs: int) -> float:
 
 
 def report(name: str, trick: float, plain: float) -> None:
-    print(f"  {name:10} trick {trick:8.4f} s   plain {plain:8.4f} s   {plain / trick:5.1f}x")
+    print(f"  {name:13} trick {trick:8.4f} s   plain {plain:8.4f} s   {plain / trick:5.1f}x")
 
 
 def generic_codec(nodes: list) -> bytes:
@@ -254,15 +257,21 @@ def main() -> None:
         holding = parse.SegmentParser()
         holding.parse(split["x86_32"], pp.WRAPPER)
 
-        def again(forget: bool) -> Callable[[], None]:
+        def again(cut: bool, nodes: bool) -> Callable[[], None]:
             def run() -> None:
-                if forget:
+                if not cut:
                     holding._cut.clear()
+                    holding._rewritten.clear()
+                if not nodes:
+                    for segment in holding._cut.values():
+                        segment.results.clear()
                 holding.parse(split["x86_32"], pp.WRAPPER)
             return run
 
-        report("segments", median_time(again(False), args.runs),
-               median_time(again(True), args.runs))
+        report("segments", median_time(again(True, False), args.runs),
+               median_time(again(False, False), args.runs))
+        report("segment nodes", median_time(again(True, True), args.runs),
+               median_time(again(True, False), args.runs))
 
 
 if __name__ == "__main__":

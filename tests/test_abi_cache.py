@@ -104,6 +104,45 @@ def test_segments_cut_before_are_cut_up_once(x86_64_text, monkeypatch):
     assert len(small._cut) == 3
 
 
+def test_a_segment_met_again_in_its_context_takes_its_nodes_whole(x86_64_text, monkeypatch):
+    """A segment met again with the same typedef names in scope among its identifiers
+    gives the nodes it gave, without a look at its pieces; one that changed is cut up and
+    looked up piece by piece, and the translation unit is what a fresh parser makes."""
+    parser = SegmentParser()
+    first = parser.parse(x86_64_text, W)
+    looked: list[str] = []
+    real = parser._piece
+    monkeypatch.setattr(parser, "_piece", lambda p, text, *a: looked.append(text) or real(p, text, *a))
+    again = parser.parse(x86_64_text, W)
+    assert looked == [] and _shape(again.ext) == _shape(first.ext)
+    assert parser.reused >= parser.parsed > 500  # every piece counted as reused
+    anchor = "struct start_info {"
+    changed = x86_64_text.replace(anchor, anchor + " int xenpatch_new;", 1)
+    got = parser.parse(changed, W)
+    assert looked and all(anchor in p for p in looked if "xenpatch_new" in p)
+    segment = next(c for c in parser._cut.values() if any(anchor in p for p in c.parts)
+                   and any("xenpatch_new" in p for p in c.parts))
+    assert len(looked) == len(segment.parts)  # only the segment that changed
+    assert _shape(got.ext) == _shape(SegmentParser().parse(changed, W).ext)
+
+
+def test_segments_are_rewritten_alone_unless_an_attribute_is_left_open():
+    """Each segment is rewritten (``rewrite_gnu``) by itself, as it is in the whole text;
+    when one leaves an ``__attribute__((`` open, the whole text is rewritten, as before."""
+    closed = (f'# 1 "{W}"\n# 1 "public/a.h" 1\nstruct a {{ int x __attribute__((aligned(8))); }};\n'
+              f'# 2 "{W}" 2\n# 1 "public/b.h" 1\n__extension__ typedef int b_t;\n')
+    open_ = (f'# 1 "{W}"\n# 1 "public/a.h" 1\nint y __attribute__((aligned(4)\n'
+             f'# 2 "{W}" 2\n# 1 "public/b.h" 1\n)) ;\n')
+    for text in (closed, open_):
+        whole = parse.rewrite_gnu(text)
+        assert "".join(SegmentParser()._segments(text)) == whole
+    parser = SegmentParser()
+    parser._segments(open_)
+    assert None in parser._rewritten.values()  # the part that left it open
+    assert "[[gnu::aligned(8)]]" in "".join(SegmentParser()._segments(closed))
+    assert len(SegmentParser()._segments(closed)) == 3
+
+
 def test_codec_round_trip_on_a_real_translation_unit(x86_64_text):
     nodes = SegmentParser().parse(x86_64_text, W).ext
     back, _, _ = parse.decode(parse.encode((nodes, {}, 0)))

@@ -23,6 +23,7 @@ import hashlib
 import marshal
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,8 +56,9 @@ class ParseFailure(Exception):
         self.file, self.line, self.column, self.message = file, line, column, message
 
 
-def _attribute_end(text: str, start: int) -> int:
-    """Index just past the ``))`` closing an ``__attribute__((`` opened before START."""
+def _attribute_end(text: str, start: int) -> tuple[int, bool]:
+    """Index just past the ``))`` closing an ``__attribute__((`` opened before START (the
+    end of TEXT when none does), and whether one does."""
     depth = 2
     i = start
     while i < len(text) and depth:
@@ -66,7 +68,7 @@ def _attribute_end(text: str, start: int) -> int:
         elif c == ")":
             depth -= 1
         i += 1
-    return i
+    return i, depth == 0
 
 
 def _split_top(args: str) -> list[str]:
@@ -99,19 +101,27 @@ def _translate_attribute(inner: str) -> str:
 
 def rewrite_gnu(text: str) -> str:
     """GNU C spellings to what pycparser's C23 dialect reads (see module docstring)."""
+    return _rewrite(text)[0]
+
+
+def _rewrite(text: str) -> tuple[str, bool]:
+    """``rewrite_gnu`` of TEXT, and whether every ``__attribute__((`` in it was closed
+    before its end (a part of a text rewritten alone is then rewritten as in the whole)."""
     text = _WORD.sub(lambda m: _KEYWORDS[m.group(1)], text)
     out: list[str] = []
     pos = 0
+    closed = True
     for m in _ATTR.finditer(text):
         if m.start() < pos:
             continue
-        end = _attribute_end(text, m.end())
+        end, ended = _attribute_end(text, m.end())
+        closed = closed and ended
         out.append(text[pos:m.start()])
         inner = text[m.end():end - 2]
         out.append(_translate_attribute(inner) + "\n" * inner.count("\n"))  # keep line numbers
         pos = end
     out.append(text[pos:])
-    return "".join(out)
+    return "".join(out), closed
 
 
 def parse(text: str, filename: str) -> c_ast.FileAST:
@@ -207,40 +217,73 @@ class SegmentParser:
         self._done: dict[bytes, Parsed] = {}
         self._store = store
         self._new: dict[bytes, Parsed] = {}
-        self._cut: dict[str, tuple[list[str], dict[str, tuple[str, int]]]] = {}
+        self._cut: dict[str, _Segment] = {}
+        self._rewritten: dict[str, str | None] = {}
         self.reused = 0
         self.parsed = 0
 
     def parse(self, text: str, filename: str) -> c_ast.FileAST:
-        text = rewrite_gnu(text)
-        starts = [m.start() for m in _SEGMENT.finditer(text)]
-        segments = [text[a:b] for a, b in zip([0, *starts], [*starts, len(text)], strict=True)]
-        pieces: list[list[str]] = []
-        keys: dict[str, tuple[str, int]] = {}
-        for segment in segments:
-            parts, moved = self._cut_up(segment)
-            pieces.append(parts)
-            keys.update(moved)
-        if self._store is not None:
-            self._prefetch([k for k, _ in keys.values()])
+        segments = self._segments(text)
+        cut = [self._cut_up(segment) for segment in segments]
+        if self._store is not None:  # the pieces of segments met before are in memory
+            self._prefetch([k for c in cut if not c.results for k, _ in c.keys.values()])
         parser = fast.scoped_parser_class()(dialect="c23")
         scope: dict[str, bool] = {}
         ext: list[c_ast.Node] = []
-        for segment, parts in zip(segments, pieces, strict=True):
-            before = dict(scope) if len(parts) > 1 else scope
+        for segment, c in zip(segments, cut, strict=True):
+            # what the segment's pieces parse to depends on nothing but their text and
+            # the typedef names in scope among their identifiers (``_piece``)
+            context = (filename, *map(scope.get, c.names))
+            hit = c.results.get(context)
+            if hit is not None:
+                nodes, delta = hit
+                scope.update(delta)
+                ext.extend(nodes)
+                self.reused += len(c.parts)
+                continue
+            before = dict(scope) if len(c.parts) > 1 else scope
             try:
-                nodes = [n for part in parts
-                         for n in self._piece(parser, part, filename, scope, keys[part])]
+                nodes = [n for part in c.parts
+                         for n in self._piece(parser, part, filename, scope, c.keys[part])]
             except ParseFailure:
-                if len(parts) == 1:
+                if len(c.parts) == 1:
                     raise
                 scope.clear()
                 scope.update(before)
                 nodes = self._piece(parser, segment, filename, scope)
+            else:
+                c.results[context] = (nodes, {n: scope[n] for n, was in
+                                              zip(c.names, context[1:], strict=True)
+                                              if scope.get(n) is not was})
+                while len(c.results) > MAX_CONTEXTS:
+                    del c.results[next(iter(c.results))]
             ext.extend(nodes)
         return c_ast.FileAST(ext)
 
-    def _cut_up(self, segment: str) -> tuple[list[str], dict[str, tuple[str, int]]]:
+    def _segments(self, text: str) -> list[str]:
+        """TEXT cut at the wrapper's line markers, each part rewritten by ``rewrite_gnu``
+        (kept by its text: most are met again); the whole text rewritten when a part
+        leaves an ``__attribute__((`` open (a malformed header), as the parts then are
+        not the whole's."""
+        starts = [m.start() for m in _SEGMENT.finditer(text)]
+        raw = [text[a:b] for a, b in zip([0, *starts], [*starts, len(text)], strict=True)]
+        out = []
+        for part in raw:
+            if part not in self._rewritten:
+                text_of, closed = _rewrite(part)
+                self._rewritten[part] = text_of if closed else None
+                while len(self._rewritten) > MAX_SEGMENTS:
+                    del self._rewritten[next(iter(self._rewritten))]
+            done = self._rewritten[part]
+            if done is None:
+                whole = rewrite_gnu(text)
+                starts = [m.start() for m in _SEGMENT.finditer(whole)]
+                return [whole[a:b] for a, b in zip([0, *starts], [*starts, len(whole)],
+                                                   strict=True)]
+            out.append(done)
+        return out
+
+    def _cut_up(self, segment: str) -> _Segment:
         """``chunks`` of SEGMENT and the ``movable`` key of each, kept by the segment's text:
         a header's segment is the same text on the other arches of its family and in the
         next snapshot when neither it nor what it includes changed (measured: 102 distinct
@@ -249,7 +292,9 @@ class SegmentParser:
         hit = self._cut.get(segment)
         if hit is None:
             parts = chunks(segment)
-            hit = self._cut[segment] = (parts, {c: movable(c) for c in parts})
+            keys = {c: movable(c) for c in parts}
+            names = sorted({n for key_text, _ in keys.values() for n in _IDENT.findall(key_text)})
+            hit = self._cut[segment] = _Segment(parts, keys, tuple(names), {})
             while len(self._cut) > MAX_SEGMENTS:
                 del self._cut[next(iter(self._cut))]
         return hit
@@ -315,6 +360,22 @@ class SegmentParser:
 
 TEXT_KEY = 16
 MAX_SEGMENTS = 2048  # segments whose pieces a parser keeps (a snapshot has about 75 an arch)
+MAX_CONTEXTS = 4  # typedef contexts whose nodes a segment keeps (``_Segment.results``)
+
+
+@dataclass
+class _Segment:
+    """A segment cut up (``SegmentParser._cut_up``): its pieces, the ``movable`` key of
+    each, the identifiers of those keys (sorted), and what the whole segment parsed to
+    in each typedef context met: the values in scope of NAMES (after the file name) ->
+    (its nodes, the typedef names it declared), so that a segment met again in the same
+    context takes its nodes without a look at each piece (the other arch of a family,
+    an unchanged header of the next snapshot, a guest view)."""
+
+    parts: list[str]
+    keys: dict[str, tuple[str, int]]
+    names: tuple[str, ...]
+    results: dict[tuple[object, ...], tuple[list[c_ast.Node], dict[str, bool]]]
 
 
 def encode(parsed: Parsed) -> bytes:
