@@ -65,6 +65,37 @@ def test_started_dumps_are_the_plain_dumps(two_sides, tmp_path):
     assert sorted(p.name.split("-")[0] for p in transfer.iterdir()) == ["files", "files"]
 
 
+def test_a_worker_diffs_its_arches_against_the_side_it_made(two_sides, tmp_path,
+                                                               monkeypatch):
+    """``start(new, against=old)``: the worker that made both sides of its arches sends
+    their changes with its models, and ``diff_models`` here compares only this process's
+    own arches; the changes are those of a plain diff of plain dumps."""
+    from xenpatch.abi import diff
+
+    old, new = two_sides
+    plain = diff.diff_models(*(_plain(s, tmp_path / "plain") for s in (old, new)))
+    assert any(ch.name == "SIF_TEST_ONE" and len(ch.arches) == 4 for ch in plain)
+    api.forget()
+    diff._REMEMBERED.clear()
+    cache = tmp_path / "cache"
+    api.start(old, ARCHES, "tools", cache_dir=cache, jobs=2)
+    api.start(new, ARCHES, "tools", cache_dir=cache, jobs=2, against=old)
+    a, b = (api.dump(s, ARCHES, "tools", cache_dir=cache, jobs=2) for s in (old, new))
+    here = api._groups(list(ARCHES), 2)[-1]
+    remembered = {old_arch.arch for old_arch, _, _ in diff._REMEMBERED.values()}
+    assert remembered and remembered.isdisjoint(here) and remembered | set(here) == set(ARCHES)
+    compared: list[str] = []
+    real = diff._diff_macros
+    monkeypatch.setattr(diff, "_diff_macros",
+                        lambda o, n, skip, arch: compared.append(arch[0]) or real(o, n, skip, arch))
+    assert diff.diff_models(a, b) == plain
+    assert sorted(compared) == sorted(here)
+    # equal models that are not those objects are compared, as ever
+    compared.clear()
+    assert diff.diff_models(*(type(m).from_json(m.to_json()) for m in (a, b))) == plain
+    assert sorted(compared) == sorted(ARCHES)
+
+
 def test_a_start_is_skipped_for_what_the_cache_has(two_sides, tmp_path):
     old, _ = two_sides
     cache = tmp_path / "cache"

@@ -73,23 +73,30 @@ def dump_configured(source: HeaderSource, config: Config, profile: str | None = 
 
 
 def start_configured(source: HeaderSource, config: Config, profile: str | None = None,
-                     roots: Collection[str] | None = None) -> None:
+                     roots: Collection[str] | None = None,
+                     against: HeaderSource | None = None) -> None:
     """``start`` with the settings of CONFIG, as ``dump_configured``."""
     cache = config.get("abi", "cache")
     start(source, tuple(config.get("abi", "arches")), profile or config.get("abi", "profile"),
           cpp=config.get("abi", "cpp"), cache_dir=config.resolve_path(cache) if cache else None,
-          jobs=config.get("abi", "jobs"), roots=roots)
+          jobs=config.get("abi", "jobs"), roots=roots, against=against)
 
 
 def start(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "tools", *,
           cpp: str = "cpp", cache_dir: Path | None = None, jobs: int = 0,
-          roots: Collection[str] | None = None) -> None:
+          roots: Collection[str] | None = None, against: HeaderSource | None = None) -> None:
     """Begin ``dump`` with the same arguments: the arches that go to worker processes are
     sent to them now, and that dump, when it comes, does the rest.  A command that needs
     two dumps (both sides of a diff, a view of each) starts both, then dumps both: each
     worker goes from the first to the second while this process does its own arches of
     the first, and no one waits for the other in between.  A start no dump follows costs
-    the workers' time and nothing else."""
+    the workers' time and nothing else.
+
+    AGAINST: the other side of the diff to come (started before, same arguments): a
+    worker that made both sides' models of an arch compares them too (``diff.diff_arch``)
+    and sends the changes with its models, so that ``diff.diff_models`` in this process
+    has only its own arches to compare (``diff.remember``), while the worker would
+    otherwise wait for it."""
     _check(arches, profile)
     from . import modelcache
 
@@ -103,8 +110,10 @@ def start(source: HeaderSource, arches: Sequence[str] = ARCHES, profile: str = "
             if (key.digest, a) not in _RECENT and not key.path(cache_dir or modelcache.default_dir(),
                                                                 a).is_file()]
     if todo:
+        other = None if against is None else \
+            modelcache.Key.of(against, profile, cpp, roots).digest
         _STARTED[started] = _launch(source, todo, profile, cpp, cache_dir, jobs, True, roots,
-                                    key)
+                                    key, other)
         while len(_STARTED) > MAX_STARTED:
             del _STARTED[next(iter(_STARTED))]
 
@@ -180,18 +189,19 @@ MAX_STARTED = 8
 
 def _launch(source: HeaderSource, todo: Sequence[str], profile: str, cpp: str,
             cache_dir: Path | None, jobs: int, want_models: bool,
-            roots: Sequence[str] | None, key: Key) -> _Launched:
+            roots: Sequence[str] | None, key: Key, against: str | None = None) -> _Launched:
     """Send the groups of TODO but the last to the workers (in worker processes when that
     helps); the last group is done here while they do theirs: one process fewer to
     start, and its models need not be pickled back.  When this process writes its
-    models' JSON later (``write_texts_later``), so do the workers theirs (KEY: where)."""
+    models' JSON later (``write_texts_later``), so do the workers theirs (KEY: where).
+    AGAINST: the key digest of the models the workers compare theirs with (``start``)."""
     groups = _groups(todo, jobs or os.cpu_count() or 1)
     futures: tuple[Future[str], ...] = ()
     if len(groups) > 1:
         sent = _sent(source.files)
         later = key if want_models and _DEFERRING else None
         futures = tuple(_worker(g).submit(_remote, sent, g, profile, cpp, want_models,
-                                          cache_dir, roots, later)
+                                          cache_dir, roots, later, key.digest, against)
                         for g in groups[:-1])
     return _Launched(tuple(todo), want_models, futures, tuple(groups[-1]) if groups else ())
 
@@ -213,7 +223,16 @@ def _compute(source: HeaderSource, todo: Sequence[str], profile: str, cpp: str,
     if later:
         _later(cache_dir, key, [(arch, model) for arch, model, _ in results if model])
     for fut in run.futures:
-        results.extend(_received(fut.result()))
+        found, diffs = _received(fut.result())
+        results.extend(found)
+        for arch, model, _ in found:
+            if arch in diffs and model is not None:
+                other, changes = diffs[arch]
+                old = _RECENT.get((other, arch))
+                if old is not None:  # the model the worker compared with, as sent here
+                    from . import diff
+
+                    diff.remember(old, model, changes)
     modelcache.store_texts(cache_dir, key, {arch: text for arch, _, text in results if text})
     return results
 
@@ -334,22 +353,26 @@ def _sent(files: Mapping[str, bytes]) -> tuple[str, str]:
 
 def _remote(sent: tuple[str, str], arches: Sequence[str], profile: str, cpp: str,
             want_models: bool, cache_dir: Path | None, roots: Sequence[str] | None,
-            later: Key | None = None) -> str:
+            later: Key | None = None, digest: str | None = None,
+            against: str | None = None) -> str:
     """``arch_models`` in a worker: the files from SENT (``_sent``), the results written
     beside them; the results' file name.  LATER: the models' JSON is not made now but
     written under that key by ``_write_own_passes`` (which the parent sends when this
     worker would wait for it: ``write_passes_soon``) or at the worker's exit, so that
     the results go back without it (measured: a release pair's tools models came back
-    0.08 s sooner a side, in half the bytes)."""
+    0.08 s sooner a side, in half the bytes).  DIGEST: the models' key, under which
+    the worker keeps them (``_KEPT``) to compare the next dump's with, when that one's
+    AGAINST names it (``start``): the results are (arch, model, text) and the changes
+    by arch, (AGAINST, ``diff.diff_arch``'s changes)."""
     import pickle
     import uuid
 
-    digest, where = sent
-    files = _RECEIVED.pop(digest, None)
+    files_digest, where = sent
+    files = _RECEIVED.pop(files_digest, None)
     if files is None:
         with open(where, "rb") as f:
             files = pickle.load(f)
-    _RECEIVED[digest] = files
+    _RECEIVED[files_digest] = files
     while len(_RECEIVED) > MAX_STAGED:
         del _RECEIVED[next(iter(_RECEIVED))]
     out = arch_models(files, arches, profile, cpp, want_models, cache_dir, None, roots,
@@ -359,16 +382,35 @@ def _remote(sent: tuple[str, str], arches: Sequence[str], profile: str, cpp: str
             _WORKER_LATER.append(True)
             _at_exit(_write_unwritten)
         _later(cache_dir, later, [(arch, model) for arch, model, _ in out if model])
+    diffs: dict[str, tuple[str, Any]] = {}
+    if digest is not None:
+        for arch, model, _ in out:
+            if model is None:
+                continue
+            old = _KEPT.get((against, arch)) if against is not None else None
+            if against is not None and old is not None:
+                from . import diff
+
+                diffs[arch] = (against, diff.diff_arch(old, model))
+            _KEPT[(digest, arch)] = model
+            while len(_KEPT) > MAX_KEPT:
+                del _KEPT[next(iter(_KEPT))]
     path = Path(where).with_name(f"result-{os.getpid()}-{uuid.uuid4().hex}.pickle")
-    path.write_bytes(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))
+    path.write_bytes(pickle.dumps((out, diffs), protocol=pickle.HIGHEST_PROTOCOL))
     return str(path)
 
 
 _WORKER_LATER: list[bool] = []  # a worker's exit writes what ``_remote`` left to write
+# In a worker: the models it made last, by key digest and arch (``_remote``).
+_KEPT: dict[tuple[str, str], ArchModel] = {}
+MAX_KEPT = 8
+os.register_at_fork(after_in_child=_KEPT.clear)
 
 
-def _received(where: str) -> list[tuple[str, ArchModel | None, str]]:
-    """The results a worker wrote to WHERE (``_remote``), read once."""
+def _received(where: str) -> tuple[list[tuple[str, ArchModel | None, str]],
+                                   dict[str, tuple[str, Any]]]:
+    """The results a worker wrote to WHERE (``_remote``), read once: (arch, model, text),
+    and the changes it found by arch."""
     import pickle
 
     path = Path(where)
@@ -376,7 +418,8 @@ def _received(where: str) -> list[tuple[str, ArchModel | None, str]]:
         data = path.read_bytes()
     finally:
         path.unlink(missing_ok=True)
-    found: list[tuple[str, ArchModel | None, str]] = pickle.loads(data)
+    found: tuple[list[tuple[str, ArchModel | None, str]], dict[str, tuple[str, Any]]] = \
+        pickle.loads(data)
     return found
 
 
@@ -412,6 +455,7 @@ def forget() -> None:
     _SENT.clear()
     _RECEIVED.clear()
     _RECENT.clear()
+    _KEPT.clear()
     _PARSERS.clear()
     for store in _STORES.values():
         store.drop()

@@ -34,8 +34,9 @@ def _dumper(config: Config) -> Callable[..., AbiModel]:
 def _starter(config: Config) -> Callable[..., None]:
     from . import api
 
-    def start(source: HeaderSource, profile: str, roots: frozenset[str] | None = None) -> None:
-        api.start_configured(source, config, profile, roots)
+    def start(source: HeaderSource, profile: str, roots: frozenset[str] | None = None,
+              against: HeaderSource | None = None) -> None:
+        api.start_configured(source, config, profile, roots, against)
     return start
 
 
@@ -64,7 +65,7 @@ def _rated(args: argparse.Namespace, config: Config, tree: Path | None, old_src:
     start = _starter(config)
     api.write_texts_later()  # the models' JSON for the cache while this process waits
     start(old_src, "tools")  # both sides at once: the workers go from one to the other
-    start(new_src, "tools")
+    start(new_src, "tools", against=old_src)  # the workers diff their arches too
     api.write_passes_soon()  # then write their passes while this process finishes its own
     old_tools, new_tools = load(old_src, "tools"), load(new_src, "tools")
     api.write_passes_soon()  # and this process its own, during the guest views
