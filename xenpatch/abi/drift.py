@@ -40,18 +40,24 @@ def _starter(config: Config) -> Callable[..., None]:
     return start
 
 
+_UNREAD = object()  # _rated's RELEASE when the release tag is still to be found
+
+
 def _rated(args: argparse.Namespace, config: Config, tree: Path | None, old_src: HeaderSource,
-           new_src: HeaderSource, load: Callable[..., AbiModel]) -> Any:
+           new_src: HeaderSource, load: Callable[..., AbiModel], release: Any = _UNREAD) -> Any:
     """The changes OLD -> NEW rated by the interface rules, and messages; a diff rated before
     (same headers on both sides, same release tag, code, cpp and arches) comes from the
-    event store without loading a model."""
+    event store without loading a model.  RELEASE: ``rating.release_tag`` of NEW, when
+    found already (``api.read_ahead``)."""
     from . import api, rating
     from . import modelcache as cache
     from .ci_report import CommitEvents
     from .diff import diff_models
 
     messages: tuple[str, ...] = ()
-    found = rating.release_tag(tree, new_src.rev) if tree and new_src.rev else None
+    if release is _UNREAD:
+        release = rating.release_tag(tree, new_src.rev) if tree and new_src.rev else None
+    found: tuple[str, str] | None = release
     if found is None:
         messages += (f"no RELEASE-* tag for {args.new}: interface versions are compared "
                      f"with {args.old}",)
@@ -83,12 +89,24 @@ def diff(args: argparse.Namespace, config: Config) -> Result:
     tree = xentree.configured(config)
     load = _dumper(config)
     profile = config.get("abi", "profile")
-    found = [sources.from_spec(s, tree) for s in (args.old, args.new)]
+    specs = (args.old, args.new)
+    ahead = None
+    if tree is not None and profile == "tools" and \
+            not any(Path(s).is_file() or Path(s).is_dir() for s in specs):
+        from . import api
+
+        ahead = api.read_ahead(tree, specs, config)  # two revisions: read by the worker
+    release: Any = _UNREAD
+    if ahead is not None:
+        read, release = ahead()
+        found: list[HeaderSource | AbiModel] = list(read)
+    else:
+        found = [sources.from_spec(s, tree) for s in specs]
     messages: tuple[str, ...] = ()
     old_src, new_src = found
     if isinstance(old_src, HeaderSource) and isinstance(new_src, HeaderSource) \
             and profile == "tools":
-        changes, messages = _rated(args, config, tree, old_src, new_src, load)
+        changes, messages = _rated(args, config, tree, old_src, new_src, load, release)
     else:
         models = [f if isinstance(f, AbiModel) else load(f, profile) for f in found]
         changes = abidiff.diff_models(models[0], models[1])

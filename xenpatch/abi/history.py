@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import atomic, gitrepo
+from .. import atomic
 from ..errors import InputError
 from .ci_report import CommitEvents
 from .diff import Change, count, diff_models
@@ -38,6 +38,8 @@ Progress = Callable[[int, int, str], None]
 
 def default_range(repo: Any) -> str:
     """The last ``RELEASE-*`` tag before HEAD, ``..HEAD`` (DESIGN.md)."""
+    from .. import gitrepo  # GitPython only where a repository is read: not for EventStore
+
     tags = gitrepo.tag_names(repo, "RELEASE-")
     head = gitrepo.resolve(repo, "HEAD").hexsha
     tag = release_base(gitrepo.read_file(repo, head, "xen/Makefile"), tags,
@@ -52,11 +54,15 @@ class _Releases:
     """The release tag each commit's development cycle counts from, and its tools model."""
 
     def __init__(self, repo: Any, load: Loader) -> None:
+        from .. import gitrepo
+
         self.repo, self.load = repo, load
         self.tags = gitrepo.tag_names(repo, "RELEASE-")
         self._models: dict[str, Release | None] = {}
 
     def tag(self, sha: str) -> str | None:
+        from .. import gitrepo
+
         return release_base(gitrepo.read_file(self.repo, sha, "xen/Makefile"), self.tags,
                             lambda: gitrepo.nearest_tag(self.repo, sha, "RELEASE-*"))
 
@@ -64,6 +70,8 @@ class _Releases:
         if tag is None:
             return None
         if tag not in self._models:
+            from .. import gitrepo
+
             self._models[tag] = Release(tag, self.load(gitrepo.resolve(self.repo, tag).hexsha,
                                                        "tools", None))
         return self._models[tag]
@@ -136,6 +144,8 @@ def history(repo: Any, rev_range: str, load: Loader, progress: Progress | None =
     commits STORE has rated before are not dumped again.  START(sha, profile, roots):
     begins a LOAD (``api.start``), so that the guest views of a commit and its parent
     are done together."""
+    from .. import gitrepo
+
     commits = gitrepo.commits_touching(repo, rev_range, PUBLIC)
     releases = _Releases(repo, load)
     store = store or EventStore(None, "")

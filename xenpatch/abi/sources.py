@@ -7,6 +7,7 @@ directory.  Nothing else on disk is read once a source is built.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -37,6 +38,16 @@ class HeaderSource:
     @property
     def headers(self) -> tuple[str, ...]:
         return tuple(sorted(p for p in self.files if p.endswith(".h")))
+
+
+def digest(files: Mapping[str, bytes]) -> str:
+    """The content of FILES, paths included (``api._staged``, ``api._sent``,
+    ``pipeline._closure``)."""
+    h = hashlib.blake2b(digest_size=16)
+    for rel, data in sorted(files.items()):
+        h.update(b"%s\0%d\0" % (rel.encode(), len(data)))
+        h.update(data)
+    return h.hexdigest()
 
 
 def _checked(files: Mapping[str, bytes], where: str) -> Mapping[str, bytes]:

@@ -7,7 +7,6 @@ this module, and only when the cache has no answer.  It imports nothing of
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -24,6 +23,7 @@ from ...errors import InputError
 from ..arch import applies_to
 from ..families import group_families
 from ..model import ArchModel, Family, HeaderFailure, Macro, TypeInfo
+from ..sources import digest
 from . import preprocess as pp
 from .declare import Declarations, DeclareError
 from .layout import TARGETS
@@ -71,13 +71,6 @@ class Staged:
                                                               compare=False)
 
 
-def digest(files: Mapping[str, bytes]) -> str:
-    """The content of FILES, paths included (``api._staged``, ``_closure``)."""
-    h = hashlib.blake2b(digest_size=16)
-    for rel, data in sorted(files.items()):
-        h.update(b"%s\0%d\0" % (rel.encode(), len(data)))
-        h.update(data)
-    return h.hexdigest()
 
 
 def stage(files: Mapping[str, bytes], tmp: Path) -> Staged:
