@@ -372,17 +372,13 @@ def _read_revisions(tree: str, revs: Sequence[str], where: str
     """``read_ahead`` in the worker: each snapshot's files kept (``_RECEIVED``) and written
     to the parent's transfer directory WHERE as ``_sent`` would; (description, commit,
     digest, path) of each, and the release tag of the last."""
-    import pickle
-
     from . import rating, sources  # not the engine: it is not needed to read them
 
     out: list[tuple[str, str | None, str, str]] = []
     for rev in revs:
         src = sources.from_tree(Path(tree), rev)
         digest = sources.digest(src.files)
-        path = Path(where) / f"files-{digest}.pickle"
-        if not path.is_file():
-            path.write_bytes(pickle.dumps(dict(src.files), protocol=pickle.HIGHEST_PROTOCOL))
+        path = _files_pickle(Path(where), digest, src.files)
         _RECEIVED[digest] = src.files
         while len(_RECEIVED) > MAX_STAGED:
             del _RECEIVED[next(iter(_RECEIVED))]
@@ -391,17 +387,24 @@ def _read_revisions(tree: str, revs: Sequence[str], where: str
     return out, (rating.release_tag(Path(tree), last) if last else None)
 
 
-def _sent(files: Mapping[str, bytes]) -> tuple[str, str]:
-    """(digest, path) of FILES pickled for the workers (written once per snapshot)."""
+def _files_pickle(where: Path, digest: str, files: Mapping[str, bytes]) -> Path:
+    """FILES (of DIGEST) pickled in the transfer directory WHERE, unless they are there."""
     import pickle
 
-    from .c import pipeline
+    path = where / f"files-{digest}.pickle"
+    if not path.is_file():
+        path.write_bytes(pickle.dumps(dict(files), protocol=pickle.HIGHEST_PROTOCOL))
+    return path
 
-    digest = pipeline.digest(files)
+
+def _sent(files: Mapping[str, bytes]) -> tuple[str, str]:
+    """(digest, path) of FILES pickled for the workers (written once per snapshot)."""
+    from . import sources
+
+    digest = sources.digest(files)
     path = _SENT.pop(digest, None)
     if path is None or not path.is_file():
-        path = _transfer_dir() / f"files-{digest}.pickle"
-        path.write_bytes(pickle.dumps(dict(files), protocol=pickle.HIGHEST_PROTOCOL))
+        path = _files_pickle(_transfer_dir(), digest, files)
     _SENT[digest] = path
     while len(_SENT) > MAX_SENT:
         _SENT.pop(next(iter(_SENT))).unlink(missing_ok=True)
@@ -739,7 +742,7 @@ def arch_models(files: Mapping[str, bytes], arches: Sequence[str], profile: str,
     return out
 
 
-# The snapshots this process staged last, by content (``pipeline.digest``): the views of a
+# The snapshots this process staged last, by content (``sources.digest``): the views of a
 # snapshot (tools, guest, guest-latest) are read from one staged copy.  Removed when the
 # process ends (a worker's too: ``multiprocessing``'s exit finalizers).
 _STAGED: dict[str, tuple[Path, pipeline.Staged]] = {}
@@ -752,9 +755,10 @@ def _staged(files: Mapping[str, bytes]) -> tuple[Path, pipeline.Staged]:
     import shutil
     import tempfile
 
+    from . import sources
     from .c import fast, pipeline
 
-    digest = pipeline.digest(files)
+    digest = sources.digest(files)
     hit = _STAGED.pop(digest, None)
     if hit is None:
         global _HOOKED

@@ -265,10 +265,8 @@ class SegmentParser:
         (kept by its text: most are met again); the whole text rewritten when a part
         leaves an ``__attribute__((`` open (a malformed header), as the parts then are
         not the whole's."""
-        starts = [m.start() for m in _SEGMENT.finditer(text)]
-        raw = [text[a:b] for a, b in zip([0, *starts], [*starts, len(text)], strict=True)]
         out = []
-        for part in raw:
+        for part in _cut_at_wrapper(text):
             if part not in self._rewritten:
                 text_of, closed = _rewrite(part)
                 self._rewritten[part] = text_of if closed else None
@@ -276,10 +274,7 @@ class SegmentParser:
                     del self._rewritten[next(iter(self._rewritten))]
             done = self._rewritten[part]
             if done is None:
-                whole = rewrite_gnu(text)
-                starts = [m.start() for m in _SEGMENT.finditer(whole)]
-                return [whole[a:b] for a, b in zip([0, *starts], [*starts, len(whole)],
-                                                   strict=True)]
+                return _cut_at_wrapper(rewrite_gnu(text))
             out.append(done)
         return out
 
@@ -356,6 +351,12 @@ class SegmentParser:
         nodes, delta, at = done
         scope.update(delta)
         return nodes if at == line else shifted(nodes, line - at)
+
+
+def _cut_at_wrapper(text: str) -> list[str]:
+    """TEXT cut before each of the wrapper's line markers (one part per header it includes)."""
+    starts = [m.start() for m in _SEGMENT.finditer(text)]
+    return [text[a:b] for a, b in zip([0, *starts], [*starts, len(text)], strict=True)]
 
 
 TEXT_KEY = 16
