@@ -91,8 +91,7 @@ def diff(args: argparse.Namespace, config: Config) -> Result:
     profile = config.get("abi", "profile")
     specs = (args.old, args.new)
     ahead = None
-    if tree is not None and profile == "tools" and \
-            not any(Path(s).is_file() or Path(s).is_dir() for s in specs):
+    if tree is not None and profile == "tools" and all(map(sources.is_revision, specs)):
         from . import api
 
         ahead = api.read_ahead(tree, specs, config)  # two revisions: read by the worker

@@ -106,6 +106,12 @@ def from_headers_dir(path: Path) -> HeaderSource:
     return HeaderSource(str(path), None, _checked(_read_dir(path, INSTALLED_EXTRAS), str(path)))
 
 
+def is_revision(spec: str) -> bool:
+    """Whether ``from_spec`` takes SPEC for a git revision: no such file or directory."""
+    path = Path(spec)
+    return not (path.is_file() or path.is_dir())
+
+
 def from_spec(spec: str, tree: Path | None) -> HeaderSource | AbiModel:
     """OLD/NEW of ``abi diff``: a dump file, a directory (tree or headers), or a git rev of TREE."""
     path = Path(spec)
