@@ -47,3 +47,46 @@ def test_output_to_a_device_writes_through_and_keeps_it(tmp_path: Path) -> None:
     emit("hello\n", str(out))
     assert out.read_text() == "hello\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+# A process that ends in cli.run: an exit handler, an object that speaks when freed, and,
+# when asked, a thread still running.
+_ENDING = """
+import atexit, sys, threading, time
+from xenpatch import cli
+
+class Freed:
+    def __del__(self):
+        sys.stderr.write("freed at teardown\\n")
+
+kept = Freed()
+atexit.register(lambda: sys.stderr.write("exit handler ran\\n"))
+if sys.argv[1] == "thread":
+    threading.Thread(target=time.sleep, args=(0.2,)).start()
+sys.argv[1:] = ["--version"]
+cli.run()
+"""
+
+
+@pytest.mark.parametrize("thread", [False, True], ids=["alone", "a thread left"])
+def test_run_leaves_without_teardown_only_when_nothing_is_left_to_join(
+        tmp_path: Path, thread: bool) -> None:
+    """``cli.run`` (the ``xenpatch`` command): the exit handlers run and the output is
+    flushed, then the process leaves with main's code, without freeing every object one by
+    one; with a thread still running, the interpreter's own exit joins it."""
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _ENDING, "thread" if thread else "alone"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("xenpatch ")
+    assert "exit handler ran" in proc.stderr
+    assert ("freed at teardown" in proc.stderr) == thread
+
+
+def test_the_installed_command_is_run() -> None:
+    """The console script is ``cli.run``, not ``main`` (which returns: a test's entry)."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert project["project"]["scripts"]["xenpatch"] == "xenpatch.cli:run"

@@ -17,7 +17,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
 from .config import ARCH_NAMES, PROFILE_NAMES, Config, load_config
@@ -449,5 +449,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(e.code or 0) if isinstance(e.code, int) else EXIT_USAGE
 
 
+def run() -> NoReturn:
+    """The ``xenpatch`` command: ``main``'s exit code, and out without the interpreter's
+    teardown, which frees every object one by one: the parsed headers and models of a
+    command that dumped (measured: 13-16 ms after a cold ``abi diff`` of a release pair,
+    10 ms of a warm one's 0.18 s).  What a normal exit does first is done here: the exit
+    handlers run (the caches' last writes, the staged copies' removal), and the output
+    is flushed.  Only when no other thread is left to join (``api.finish`` stops the
+    engine's); else, or when the output cannot be flushed, the normal exit."""
+    code = main()
+    import threading
+
+    if not any(t.is_alive() and not t.daemon for t in threading.enumerate()
+               if t is not threading.main_thread()):
+        import atexit
+
+        atexit._run_exitfuncs()
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: Python's own exit says so
+            sys.exit(code)
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
@@ -632,7 +633,9 @@ def _write_own_passes() -> None:
 def finish() -> None:
     """The end of a command (``cli.main``): the workers stop and write their passes
     (``c.reuse``) while this process writes its own, in a thread (at exit the two would
-    come one after the other: the workers are joined before the exit handlers run)."""
+    come one after the other: the workers are joined before the exit handlers run); then
+    the cpp threads stop, so that no thread of the engine outlives the command
+    (``cli.run`` then leaves without the interpreter's teardown)."""
     import threading
 
     def save() -> None:
@@ -646,6 +649,9 @@ def finish() -> None:
         shutdown_workers()  # joins them: they have written theirs
     finally:
         saving.join()
+    pipeline = sys.modules.get(f"{__package__}.c.pipeline")
+    if pipeline is not None:  # a guess of cpp_ahead nothing asked for may still run
+        pipeline.stop_cpp_threads()
 
 
 def shutdown_workers() -> None:

@@ -232,6 +232,16 @@ def _forget_ahead() -> None:
     _CPP_THREADS = None  # a forked child has none of the parent's threads
 
 
+def stop_cpp_threads() -> None:
+    """Wait for the cpp runs ``cpp_ahead`` began and stop its threads (the end of a
+    command: ``api.finish``); a later ``cpp_ahead`` starts them again."""
+    global _CPP_THREADS
+    threads, _CPP_THREADS = _CPP_THREADS, None
+    _AHEAD.clear()
+    if threads is not None:
+        threads.shutdown(wait=True)
+
+
 os.register_at_fork(after_in_child=_forget_ahead)
 
 
