@@ -373,11 +373,13 @@ def _read_revisions(tree: str, revs: Sequence[str], where: str
     """``read_ahead`` in the worker: each snapshot's files kept (``_RECEIVED``) and written
     to the parent's transfer directory WHERE as ``_sent`` would; (description, commit,
     digest, path) of each, and the release tag of the last."""
+    from .. import gitrepo
     from . import rating, sources  # not the engine: it is not needed to read them
 
+    repo = gitrepo.open_repo(tree)  # one for all: each starts its own git cat-file
     out: list[tuple[str, str | None, str, str]] = []
     for rev in revs:
-        src = sources.from_tree(Path(tree), rev)
+        src = sources.from_tree(Path(tree), rev, repo)
         digest = sources.digest(src.files)
         path = _files_pickle(Path(where), digest, src.files)
         _RECEIVED[digest] = src.files
@@ -385,7 +387,7 @@ def _read_revisions(tree: str, revs: Sequence[str], where: str
             del _RECEIVED[next(iter(_RECEIVED))]
         out.append((src.description, src.rev, digest, str(path)))
     last = out[-1][1] if out else None
-    return out, (rating.release_tag(Path(tree), last) if last else None)
+    return out, (rating.release_tag(Path(tree), last, repo) if last else None)
 
 
 def _files_pickle(where: Path, digest: str, files: Mapping[str, bytes]) -> Path:

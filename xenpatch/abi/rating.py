@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .interfaces import Release, Roots, Side, judge, release_base
 from .model import AbiModel
 from .sources import HeaderSource
+
+if TYPE_CHECKING:
+    import git
 
 # (source, profile, roots) -> model: ``api.dump`` with the command's settings (ROOTS:
 # its partial models, None for the whole tree).
@@ -34,11 +38,12 @@ def side(load: Loader, source: HeaderSource, label: str, tools: AbiModel,
     return Side(view, label, {"tools": tools}, None if start is None else begin)
 
 
-def release_tag(tree: Path, rev: str) -> tuple[str, str] | None:
-    """(tag, its commit) of the release REV's development cycle counts from, or None."""
+def release_tag(tree: Path, rev: str, repo: git.Repo | None = None) -> tuple[str, str] | None:
+    """(tag, its commit) of the release REV's development cycle counts from, or None
+    (REPO: TREE's ``gitrepo.open_repo``, when the caller has it open already)."""
     from .. import gitrepo
 
-    repo = gitrepo.open_repo(tree)
+    repo = repo or gitrepo.open_repo(tree)
     tag = release_base(gitrepo.read_file(repo, rev, "xen/Makefile"),
                        gitrepo.tag_names(repo, "RELEASE-"),
                        lambda: gitrepo.nearest_tag(repo, rev, "RELEASE-*"))

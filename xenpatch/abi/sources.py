@@ -14,9 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from .model import AbiModel
+
+if TYPE_CHECKING:
+    import git
 
 PUBLIC = "xen/include/public"
 # An installed /usr/include/xen (libxen-dev) holds public/ plus two things
@@ -80,8 +84,9 @@ def _read_dir(root: Path, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
     return out
 
 
-def from_tree(tree: Path, rev: str | None = None) -> HeaderSource:
-    """The public headers of the Xen tree TREE: its work tree, or commit REV (no checkout)."""
+def from_tree(tree: Path, rev: str | None = None, repo: git.Repo | None = None) -> HeaderSource:
+    """The public headers of the Xen tree TREE: its work tree, or commit REV (no checkout;
+    REPO: TREE's ``gitrepo.open_repo``, when the caller has it open already)."""
     tree = Path(tree)
     if rev is None:
         public = tree / PUBLIC
@@ -90,7 +95,7 @@ def from_tree(tree: Path, rev: str | None = None) -> HeaderSource:
         return HeaderSource(str(tree), None, _checked(_read_dir(public), str(public)))
     from .. import gitrepo  # GitPython only when a revision is asked for
 
-    repo = gitrepo.open_repo(tree)  # a work tree or a bare repository
+    repo = repo or gitrepo.open_repo(tree)  # a work tree or a bare repository
     sha = gitrepo.resolve(repo, rev).hexsha
     files = gitrepo.read_files(repo, sha, PUBLIC, (".h",))
     return HeaderSource(f"{tree}@{rev}", sha, _checked(files, f"{tree}@{rev}:{PUBLIC}"))
