@@ -276,11 +276,12 @@ def _pieces(cache: Path) -> int:
     return total
 
 
-def test_a_diff_of_two_revisions_is_read_by_the_worker(rules_repo, tmp_path):
-    """``abi diff REV REV --tree`` on two workers: the worker the dumps send work to reads
-    both revisions and the release tag (``api.read_ahead``) while this process imports
-    the engine, which then never imports GitPython; the diff is the one a single process
-    that reads them itself gives (-j 1).  A bad revision is one line, exit 2."""
+def test_a_diff_of_two_revisions_is_read_ahead(rules_repo, tmp_path):
+    """``abi diff REV REV --tree`` on two workers: a process forked for it reads both
+    revisions and the release tag (``api.read_ahead``) while this process imports the
+    engine, which then never imports GitPython; the diff is the one a single process
+    that reads them itself gives (-j 1).  A bad revision is one line, exit 2, from the
+    reader as from this process."""
     repo = rules_repo["repo"]
     args = ["abi", "diff", "RELEASE-4.17.5", str(rules_repo["tools"]), "--tree", str(repo),
             "--format", "json"]
@@ -294,10 +295,11 @@ def test_a_diff_of_two_revisions_is_read_by_the_worker(rules_repo, tmp_path):
                          cwd=ROOT)
     assert two.stdout.split() == ["1", "False"], two.stderr
     assert (tmp_path / "two.json").read_text() == (tmp_path / "one.json").read_text()
-    bad = xenpatch("abi", "diff", "nope", str(rules_repo["tools"]), "--tree", str(repo),
-                   "-j", "2", cache=tmp_path / "c3")
-    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1, bad.stderr
-    assert "'nope'" in bad.stderr and "Traceback" not in bad.stderr
+    for specs in (("nope", str(rules_repo["tools"])), ("RELEASE-4.17.5", "nope")):
+        bad = xenpatch("abi", "diff", *specs, "--tree", str(repo), "-j", "2",
+                       cache=tmp_path / "c3")
+        assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1, bad.stderr
+        assert "'nope'" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_history_of_a_bad_range_is_one_line(rules_repo, tmp_path):

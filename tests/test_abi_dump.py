@@ -130,6 +130,34 @@ def test_the_next_revision_reads_only_the_blobs_that_changed(xen_clone, monkeypa
     assert 0 < gitrepo._BLOBS_SIZE[0] <= 100_000
     assert gitrepo._BLOBS_SIZE[0] == sum(map(len, gitrepo._BLOBS.values()))
 
+def test_a_snapshot_is_hashed_once_and_its_key_follows_its_content(xen_tree):
+    """A HeaderSource's files (a read-only view) are hashed once for every key and staged
+    copy of the command; a mapping that can change is hashed again each time.  The model
+    cache's key is that digest's: the same headers give the same key, a changed byte or a
+    moved file another."""
+    from types import MappingProxyType
+
+    from xenpatch.abi.modelcache import Key
+
+    src = sources.from_tree(xen_tree)
+    value = sources.digest(src.files)
+    assert sources._DIGESTS[id(src.files)] == (src.files, value)
+    assert sources.digest(src.files) == value
+    plain = dict(src.files)
+    assert sources.digest(plain) == value and id(plain) not in sources._DIGESTS
+    plain["xen.h"] += b"\n"
+    assert sources.digest(plain) != value
+    same = sources.HeaderSource("copy", None, MappingProxyType(dict(src.files)))
+    assert Key.of(same, "tools", "cpp") == Key.of(src, "tools", "cpp")
+    changed = sources.HeaderSource("x", None, MappingProxyType(plain))
+    moved = dict(src.files)
+    moved["xen2.h"] = moved.pop("xen.h")
+    for other in (changed, sources.HeaderSource("y", None, MappingProxyType(moved))):
+        assert Key.of(other, "tools", "cpp") != Key.of(src, "tools", "cpp")
+    assert Key.of(src, "guest", "cpp") != Key.of(src, "tools", "cpp")
+    assert Key.of(src, "tools", "cpp", ("xen.h",)) != Key.of(src, "tools", "cpp")
+
+
 
 @pytest.mark.parametrize("rev", ["RELEASE-4.18.0", "RELEASE-4.19.0", "RELEASE-4.20.0", "master"])
 def test_xen_git_releases(xen_git, rev, cache):

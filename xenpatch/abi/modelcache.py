@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__, atomic
+from . import sources
 from .c import fast
 from .model import AbiModel, ArchModel, Source
 from .sources import HeaderSource
@@ -80,9 +81,7 @@ class Key:
             h.update(text.encode() + b"\0")
         if roots is not None:  # a partial model (api.dump's ROOTS)
             h.update(b"roots\0" + "\0".join(roots).encode() + b"\0\0")
-        for rel, data in sorted(source.files.items()):
-            h.update(rel.encode() + b"\0" + str(len(data)).encode() + b"\0")
-            h.update(data)
+        h.update(b"files\0" + sources.digest(source.files).encode())  # paths and content
         return cls(h.hexdigest())
 
     def path(self, cache_dir: Path, arch: str) -> Path:
