@@ -84,6 +84,18 @@ def test_run_leaves_without_teardown_only_when_nothing_is_left_to_join(
     assert ("freed at teardown" in proc.stderr) == thread
 
 
+def test_a_profiled_command_still_writes_its_profile(tmp_path: Path) -> None:
+    """``python -m cProfile -m xenpatch.cli``: the profiler writes its file once the program
+    returns, so ``cli.run`` leaves the normal way under it."""
+    import sys
+
+    out = tmp_path / "xenpatch.prof"
+    proc = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "xenpatch.cli",
+                           "--version"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size > 0
+
+
 def test_the_installed_command_is_run() -> None:
     """The console script is ``cli.run``, not ``main`` (which returns: a test's entry)."""
     import tomllib

@@ -456,12 +456,15 @@ def run() -> NoReturn:
     10 ms of a warm one's 0.18 s).  What a normal exit does first is done here: the exit
     handlers run (the caches' last writes, the staged copies' removal), and the output
     is flushed.  Only when no other thread is left to join (``api.finish`` stops the
-    engine's); else, or when the output cannot be flushed, the normal exit."""
+    engine's) and no profiler or tracer is watching (``python -m cProfile``, a debugger,
+    coverage: they report once the program returns); else, or when the output cannot be
+    flushed, the normal exit."""
     code = main()
     import threading
 
-    if not any(t.is_alive() and not t.daemon for t in threading.enumerate()
-               if t is not threading.main_thread()):
+    if sys.getprofile() is None and sys.gettrace() is None and not any(
+            t.is_alive() and not t.daemon for t in threading.enumerate()
+            if t is not threading.main_thread()):
         import atexit
 
         atexit._run_exitfuncs()
