@@ -23,6 +23,7 @@ import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from .. import __version__, atomic
@@ -46,9 +47,12 @@ _MODEL_MODULES = ("api.py", "arch.py", "families.py", "model.py", "modelcache.py
                   "segments.py", "sources.py")
 
 
+@cache
 def code_identity(with_rules: bool = False) -> str:
     """Names, sizes and mtimes of the code that decides a model (WITH_RULES: every module
-    of abi/, for stores of rated results such as abi history's events)."""
+    of abi/, for stores of rated results such as abi history's events).  Read once: the
+    code a process runs is the code it imported, whatever the files become (each key of
+    a command asked again: 18 globs of abi/ in a cold ``abi diff``)."""
     parts = [__version__]
     if with_rules:
         files = [*_HERE.rglob("*.py")]

@@ -24,6 +24,7 @@ import re
 from array import array
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from ... import proc
@@ -234,8 +235,10 @@ def _header_at(headers: Sequence[str], wrapper_line: int) -> str | None:
     return headers[index] if 0 <= index < len(headers) else None
 
 
+@lru_cache(maxsize=4096)
 def relative_header(path: str, public: Path) -> str:
-    """The header path relative to public/ for a file name in cpp output, or "" when outside."""
+    """The header path relative to public/ for a file name in cpp output, or "" when outside
+    (asked for each line marker and each declaration: the same few hundred names)."""
     if path.startswith("/"):
         try:
             path = Path(path).relative_to(public).as_posix()
