@@ -17,8 +17,9 @@ COMMANDS = [("abi",), ("abi", "dump"), ("abi", "check"), ("abi", "diff"), ("abi"
             ("claims",)]
 
 
-def _subparser(path: tuple[str, ...]) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = build_parser()
+def _subparser(path: tuple[str, ...], parser: argparse.ArgumentParser | None = None
+               ) -> argparse.ArgumentParser:
+    parser = parser or build_parser()
     for name in path:
         action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         parser = action.choices[name]
@@ -56,3 +57,30 @@ def test_verbose_after_the_command_adds_the_traceback(tmp_path) -> None:
     quiet = subprocess.run([sys.executable, "-m", "xenpatch.cli", "abi", "check", "-q",
                             "--tree", str(tmp_path / "none")], capture_output=True, text=True)
     assert quiet.returncode == 2 and quiet.stderr.count("\n") == 1 and "Traceback" not in quiet.stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["abi", "diff", "RELEASE-4.21.0", "HEAD", "--tree", "xen", "-q", "--format", "json"],
+    ["-v", "--config", "abi", "abi", "dump", "--arch", "x86_64"],
+    ["--config=c.toml", "generate", "abi", "--no-rfc"],
+    ["abi", "history", "RELEASE-4.21.0..HEAD"],
+    ["fetch-xen", "xen-4.17"],
+    ["review", "series.mbox", "--format", "json"],
+])
+def test_a_command_line_builds_only_its_command_and_parses_the_same(argv: list[str]) -> None:
+    """``build_parser(ARGV)`` builds the parsers of the command ARGV names and of no other
+    (the start of every command), and gives what the whole parser gives."""
+    some, every = build_parser(argv), build_parser()
+    assert vars(some.parse_args(argv)) == vars(every.parse_args(argv))
+    built = next(a for a in some._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert len(built) == 1 and set(built) < set(next(
+        a for a in every._actions if isinstance(a, argparse._SubParsersAction)).choices)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["abi", "--help"], ["frobnicate"], ["abi", "frob"],
+                                  []])
+def test_help_and_unknown_names_build_every_command_at_their_level(argv: list[str]) -> None:
+    """Help lists the commands and an unknown name's error names them all: built whole."""
+    some, every = build_parser(argv), build_parser()
+    assert some.format_help() == every.format_help()
+    assert _subparser(("abi",), some).format_help() == _subparser(("abi",), every).format_help()
