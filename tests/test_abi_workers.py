@@ -65,6 +65,44 @@ def test_started_dumps_are_the_plain_dumps(two_sides, tmp_path):
     assert sorted(p.name.split("-")[0] for p in transfer.iterdir()) == ["files", "files"]
 
 
+def test_this_process_does_its_part_of_the_next_dump_while_the_worker_is_late(
+        two_sides, tmp_path):
+    """A worker still on its part of the first of two started dumps (kept busy here on
+    purpose): this process does its own part of the second meanwhile (``_work_ahead``),
+    which the second dump then takes; the models are the plain ones.  An error met
+    ahead is raised by the dump it belongs to, not by the one that waited."""
+    import time
+    from concurrent.futures import Future
+
+    old, new = two_sides
+    plain = [_plain(s, tmp_path / "plain").to_json() for s in (old, new)]
+    api.forget()
+    cache = tmp_path / "late"
+    api._worker(api._groups(list(ARCHES), 2)[0]).submit(time.sleep, 3)
+    for src in (old, new):
+        api.start(src, ARCHES, "tools", cache_dir=cache, jobs=2)
+    second = list(api._STARTED.values())[1]
+    first = api.dump(old, ARCHES, "tools", cache_dir=cache, jobs=2)
+    assert len(second.ahead) == 1 and second.ahead[0][1] is None  # done ahead, no error
+    assert [first.to_json(), api.dump(new, ARCHES, "tools", cache_dir=cache,
+                                      jobs=2).to_json()] == plain
+    assert not second.ahead and not api._STARTED
+
+    waiting: Future[str] = Future()
+    failing = api._Launched(("x86_64",), True, (Future(),), ("x86_64",), own=lambda: 1 // 0)
+    api._STARTED[("failing", ("x86_64",), "cpp", None, 2)] = failing
+    api._work_ahead(waiting)
+    with pytest.raises(ZeroDivisionError):
+        failing.own_part()
+    done: Future[str] = Future()
+    done.set_result("")
+    untouched = api._Launched(("x86_64",), True, (Future(),), ("x86_64",), own=lambda: 1 // 0)
+    api._STARTED[("untouched", ("x86_64",), "cpp", None, 2)] = untouched
+    api._work_ahead(done)  # the worker is done: nothing is done ahead
+    assert not untouched.ahead
+    api._STARTED.clear()
+
+
 def test_a_worker_diffs_its_arches_against_the_side_it_made(two_sides, tmp_path,
                                                                monkeypatch):
     """``start(new, against=old)``: the worker that made both sides of its arches sends
