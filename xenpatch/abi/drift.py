@@ -94,7 +94,7 @@ def diff(args: argparse.Namespace, config: Config) -> Result:
     if tree is not None and profile == "tools" and all(map(sources.is_revision, specs)):
         from . import api
 
-        ahead = api.read_ahead(tree, specs, config)  # two revisions: read by the worker
+        ahead = api.read_ahead(tree, specs, config)  # two revisions: read in a process of their own
     release: Any = _UNREAD
     if ahead is not None:
         read, release = ahead()
