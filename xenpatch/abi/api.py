@@ -422,40 +422,32 @@ def _started() -> None:
 
 
 def _reader(tree: str, revs: list[str], where: str) -> Callable[[], _Read] | None:
-    """``_read_revisions`` in a child process forked now, which hands its result back
-    through a pipe and leaves by ``os._exit`` (none of this process's exit handlers);
-    what waits for it and gives the result, or raises the error it met (a revision that
-    does not exist: ``InputError``, as when this process reads it).  None when the fork
-    fails."""
+    """``_read_revisions`` in a child process forked now (``_forked``), which hands its
+    result back through a pipe; what waits for it and gives the result, or raises the
+    error it met (a revision that does not exist: ``InputError``, as when this process
+    reads it).  None when the fork fails."""
     import pickle
-    import warnings
 
     from ..errors import EnvironmentFailure, XenpatchError
 
     readable, writable = os.pipe()
-    try:
-        with warnings.catch_warnings():  # 3.12+: "multi-threaded, use of fork()..."
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-    except OSError:
+
+    def read() -> None:
         os.close(readable)
-        os.close(writable)
-        return None
-    if pid == 0:
         try:
-            os.close(readable)
-            try:
-                data = pickle.dumps((None, _read_revisions(tree, revs, where)))
-            except XenpatchError as e:
-                data = pickle.dumps((e, None))
-            except Exception as e:  # noqa: BLE001  (one line in the parent, no traceback)
-                data = pickle.dumps((EnvironmentFailure(f"{tree}: reading {', '.join(revs)}: "
-                                                        f"{type(e).__name__}: {e}"), None))
-            with os.fdopen(writable, "wb") as f:
-                f.write(data)
-        finally:
-            os._exit(0)
+            data = pickle.dumps((None, _read_revisions(tree, revs, where)))
+        except XenpatchError as e:
+            data = pickle.dumps((e, None))
+        except Exception as e:  # noqa: BLE001  (one line in the parent, no traceback)
+            data = pickle.dumps((EnvironmentFailure(f"{tree}: reading {', '.join(revs)}: "
+                                                    f"{type(e).__name__}: {e}"), None))
+        with os.fdopen(writable, "wb") as f:
+            f.write(data)
+    pid = _forked(read)
     os.close(writable)
+    if pid < 0:
+        os.close(readable)
+        return None
 
     def wait() -> _Read:
         with os.fdopen(readable, "rb") as f:
@@ -669,7 +661,6 @@ def _write_apart(taken: Sequence[tuple[PassStore, Any]],
     import pickle  # noqa: F401
     import sqlite3  # noqa: F401
     import threading
-    import warnings
 
     from . import modelcache  # noqa: F401  (loaded before the fork: _write_text uses it)
 
@@ -681,19 +672,7 @@ def _write_apart(taken: Sequence[tuple[PassStore, Any]],
         for parser in parsers:
             parser.flush()
 
-    pid = -1
-    if hasattr(os, "fork"):
-        try:
-            with warnings.catch_warnings():  # 3.12+: "multi-threaded, use of fork()..."
-                warnings.simplefilter("ignore", DeprecationWarning)
-                pid = os.fork()
-        except OSError:
-            pid = -1
-        if pid == 0:
-            try:
-                write()
-            finally:
-                os._exit(0)
+    pid = _forked(write)
     if pid > 0:
         if not _WRITERS:
             _at_exit(_reap_writers)
@@ -704,6 +683,27 @@ def _write_apart(taken: Sequence[tuple[PassStore, Any]],
     thread = threading.Thread(target=write)
     thread.start()
     _WRITING.append(thread)
+
+
+def _forked(child: Callable[[], None]) -> int:
+    """CHILD in a process forked for it, which then leaves by ``os._exit`` (none of this
+    process's exit handlers); its pid, or -1 when there is no fork or it fails."""
+    import warnings
+
+    if not hasattr(os, "fork"):
+        return -1
+    try:
+        with warnings.catch_warnings():  # 3.12+: "multi-threaded, use of fork()..."
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+    except OSError:
+        return -1
+    if pid == 0:
+        try:
+            child()
+        finally:
+            os._exit(0)
+    return pid
 
 
 _WRITERS: list[int] = []  # the writer processes of _write_apart, waited for by finish
