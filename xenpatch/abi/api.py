@@ -182,7 +182,7 @@ class _Launched:
     want_models: bool
     futures: tuple[Future[str], ...]  # the name of each one's results (``_remote``)
     here: tuple[str, ...]
-    own: Callable[[], list[tuple[str, ArchModel | None, str]]] | None = None
+    own: Callable[[], list[tuple[str, ArchModel | None, str]]]
     ahead: list[Any] = field(default_factory=list, compare=False)  # [(results, error)]
 
     def own_part(self) -> list[tuple[str, ArchModel | None, str]]:
@@ -192,7 +192,7 @@ class _Launched:
             if error is not None:
                 raise error
             return list(results)
-        return self.own() if self.own is not None and self.here else []
+        return self.own() if self.here else []
 
 
 # The dumps ``start`` began, by key, arches, cpp, cache and jobs: the next ``dump`` of one
@@ -266,7 +266,7 @@ def _work_ahead(waiting: Future[str]) -> None:
     for launched in list(_STARTED.values()):
         if waiting.done():
             return
-        if launched.own is None or launched.ahead or not launched.futures or not launched.here:
+        if launched.ahead or not launched.futures or not launched.here:
             continue
         try:
             launched.ahead.append((launched.own(), None))
@@ -388,7 +388,7 @@ def read_ahead(tree: Path, revs: Sequence[str], config: Config
 
     groups = _groups(list(dict.fromkeys(config.get("abi", "arches"))),
                      config.get("abi", "jobs") or os.cpu_count() or 1)
-    if len(groups) < 2 or not hasattr(os, "fork") or threading.active_count() > 1:
+    if len(groups) < 2 or threading.active_count() > 1:
         return None
     reader = _reader(str(tree), list(revs), str(_transfer_dir()))
     if reader is None:

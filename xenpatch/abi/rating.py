@@ -43,7 +43,8 @@ def release_tag(tree: Path, rev: str, repo: git.Repo | None = None) -> tuple[str
     (REPO: TREE's ``gitrepo.open_repo``, when the caller has it open already)."""
     from .. import gitrepo
 
-    repo = repo or gitrepo.open_repo(tree)
+    if repo is None:
+        repo = gitrepo.open_repo(tree)
     tag = release_base(gitrepo.read_file(repo, rev, "xen/Makefile"),
                        gitrepo.tag_names(repo, "RELEASE-"),
                        lambda: gitrepo.nearest_tag(repo, rev, "RELEASE-*"))

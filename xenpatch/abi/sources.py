@@ -50,8 +50,7 @@ def digest(files: Mapping[str, bytes]) -> str:
     read-only view, which nothing changes) are hashed once: a command asks for them
     again at each dump and view (measured: 16 keys and 12 digests of a release pair's
     0.9 MB of headers in a cold ``abi diff``, 0.02-0.03 s)."""
-    frozen = isinstance(files, MappingProxyType)
-    if frozen:
+    if isinstance(files, MappingProxyType):
         hit = _DIGESTS.get(id(files))
         if hit is not None and hit[0] is files:
             return hit[1]
@@ -60,22 +59,17 @@ def digest(files: Mapping[str, bytes]) -> str:
         h.update(b"%s\0%d\0" % (rel.encode(), len(data)))
         h.update(data)
     found = h.hexdigest()
-    if frozen:
-        _known(files, found)
+    known_digest(files, found)
     return found
 
 
-def _known(files: Mapping[str, bytes], value: str) -> None:
-    _DIGESTS[id(files)] = (files, value)  # the view itself kept: its id stays its own
-    while len(_DIGESTS) > MAX_DIGESTS:
-        del _DIGESTS[next(iter(_DIGESTS))]
-
-
 def known_digest(files: Mapping[str, bytes], value: str) -> None:
-    """Take VALUE for ``digest(FILES)`` (a read-only view), as another process worked it
-    out for the same files (``api.read_ahead``'s reader)."""
+    """Take VALUE for ``digest(FILES)`` when FILES is a read-only view (``digest`` itself,
+    and ``api.read_ahead`` for what its reader worked out for the same files)."""
     if isinstance(files, MappingProxyType):
-        _known(files, value)
+        _DIGESTS[id(files)] = (files, value)  # the view itself kept: its id stays its own
+        while len(_DIGESTS) > MAX_DIGESTS:
+            del _DIGESTS[next(iter(_DIGESTS))]
 
 
 # digest() of the read-only views it hashed last, by id: (the view, its digest).
@@ -124,7 +118,8 @@ def from_tree(tree: Path, rev: str | None = None, repo: git.Repo | None = None) 
         return HeaderSource(str(tree), None, _checked(_read_dir(public), str(public)))
     from .. import gitrepo  # GitPython only when a revision is asked for
 
-    repo = repo or gitrepo.open_repo(tree)  # a work tree or a bare repository
+    if repo is None:
+        repo = gitrepo.open_repo(tree)  # a work tree or a bare repository
     sha = gitrepo.resolve(repo, rev).hexsha
     files = gitrepo.read_files(repo, sha, PUBLIC, (".h",))
     return HeaderSource(f"{tree}@{rev}", sha, _checked(files, f"{tree}@{rev}:{PUBLIC}"))
